@@ -61,6 +61,8 @@ struct AuthRequest {
   AuthCode code = AuthCode::Ok;
   std::span<const uint8_t> data;  // salt for MD5, mechanism list / SASL data otherwise
 };
+// Invalid for a body that does not fit its code, and for codes not in AuthCode (GSSAPI, SSPI, ...);
+// `out.code` is still set then, so the caller can name the method it refuses.
 DecodeStatus parseAuthenticationRequest(std::span<const uint8_t> body, AuthRequest& out);
 // The NUL-separated mechanism names of an AuthenticationSASL body's data.
 std::vector<std::string> parseSASLMechanisms(std::span<const uint8_t> data);
