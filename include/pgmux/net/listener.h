@@ -1,0 +1,39 @@
+// Listening sockets: TCP addresses and the unix socket `.s.PGSQL.<port>`.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace pgmux::net {
+
+class Listener {
+ public:
+  // Called for each pending connection; the callee accepts it from `server` (a pipe if isPipe).
+  using AcceptFn = std::function<void(uv_stream_t* server, bool isPipe)>;
+
+  Listener(uv_loop_t* loop, AcceptFn onAccept) : loop_(loop), onAccept_(std::move(onAccept)) {}
+  ~Listener() { closeAll(); }
+
+  // Binds and listens; returns a message naming the address on failure, empty on success.
+  std::string listenTcp(const std::string& host, int port, int backlog);
+  std::string listenUnix(const std::string& path, int mode, int backlog);
+  // Stops accepting and closes every socket (the unix socket file is removed).
+  void closeAll();
+  bool empty() const { return handles_.empty(); }
+
+ private:
+  static void connectionCb(uv_stream_t* server, int status);
+  struct Entry {
+    uv_handle_t* handle;
+    bool isPipe;
+    std::string path;
+  };
+  uv_loop_t* loop_;
+  AcceptFn onAccept_;
+  std::vector<Entry> handles_;
+};
+
+}  // namespace pgmux::net

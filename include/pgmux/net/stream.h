@@ -1,0 +1,90 @@
+// A libuv stream (TCP or unix socket) that reads into Chunks and writes Chunk slices or owned
+// bytes. The owner may destroy a Stream at any time outside its own callbacks: the uv handle is
+// closed and freed in its close callback, and callbacks that are still queued find no owner.
+#pragma once
+
+#include <uv.h>
+
+#include <cstddef>
+#include <string>
+
+#include "pgmux/net/chunk.h"
+
+namespace pgmux::net {
+
+class StreamHandler {
+ public:
+  virtual ~StreamHandler() = default;
+  // `data` is valid during the call; the handler calls data.chunk->ref() to keep it.
+  virtual void onStreamRead(Slice data) = 0;
+  // End of stream or an error (a libuv status). Reading has stopped; the owner should close.
+  virtual void onStreamEnd(int status) = 0;
+  // The write queue fell to the low mark after wantDrain() was called.
+  virtual void onStreamDrained() {}
+  // Outcome of connect() (0 or a libuv error).
+  virtual void onStreamConnected(int status) { (void)status; }
+};
+
+class Stream {
+ public:
+  static constexpr size_t kHighWater = 256 * 1024;
+  static constexpr size_t kLowWater = 64 * 1024;
+
+  Stream(uv_loop_t* loop, StreamHandler* handler) : loop_(loop), handler_(handler) {}
+  ~Stream() { close(); }
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  // Accepts a pending connection of `server` (a TCP or pipe listener).
+  int accept(uv_stream_t* server, bool isPipe);
+  // Connects to a TCP address or a unix socket path; the result comes through onStreamConnected.
+  int connectTcp(const sockaddr* addr);
+  int connectUnix(const std::string& path);
+
+  void startRead();
+  void stopRead();
+  bool reading() const { return reading_; }
+
+  // Queues a write of a slice (takes its own reference) or of owned bytes. Returns a libuv status;
+  // a failure means the connection is broken (the owner closes it).
+  int write(const Slice& s);
+  int write(std::string bytes);
+  // Bytes queued in libuv and not yet handed to the kernel.
+  size_t queuedBytes() const;
+  bool aboveHighWater() const { return queuedBytes() > kHighWater; }
+  // Asks for onStreamDrained once the queue is at or below the low mark.
+  void wantDrain() { wantDrain_ = true; }
+
+  void setNoDelay();
+  void setKeepalive(bool on, unsigned delaySeconds);
+  bool isOpen() const { return h_ != nullptr; }
+  bool isUnix() const { return isPipe_; }
+  // Peer address as "ip:port" (or "unix") for log lines.
+  std::string peerName() const;
+  int fd() const;
+  void close();
+
+ private:
+  union Handle {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  };
+  int initHandle(bool isPipe);
+  static void allocCb(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void readCb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void writeCb(uv_write_t* req, int status);
+  static void connectCb(uv_connect_t* req, int status);
+  int queueWrite(Chunk* chunk, const char* base, size_t len, std::string* owned);
+
+  uv_loop_t* loop_;
+  StreamHandler* handler_;
+  Handle* h_ = nullptr;
+  bool isPipe_ = false;
+  bool reading_ = false;
+  bool wantDrain_ = false;
+  Chunk* rbuf_ = nullptr;
+};
+
+}  // namespace pgmux::net

@@ -1,0 +1,99 @@
+// One client connection: startup and auth, then requests forwarded to a linked server. In
+// transaction mode the link lasts from the first message of a request to the ReadyForQuery that
+// ends it with nothing outstanding.
+#pragma once
+
+#include <list>
+#include <string>
+#include <vector>
+
+#include "pgmux/net/stream.h"
+#include "pgmux/pool/client_auth.h"
+#include "pgmux/pool/params.h"
+#include "pgmux/pool/pooler.h"
+#include "pgmux/proto/frame.h"
+#include "pgmux/proto/startup.h"
+
+namespace pgmux::pool {
+
+enum class ClientState : uint8_t {
+  Startup,      // reading the startup packet
+  Auth,         // in the password exchange
+  WaitWelcome,  // authenticated; waiting for the pool's first server login
+  Idle,         // no request; no server
+  Waiting,      // a request is buffered; queued for a server
+  Active,       // linked to a server
+  Closing,
+};
+
+class ClientConn final : public net::StreamHandler, public Deferred {
+ public:
+  ClientConn(Pooler& pooler, uint64_t id);
+  ~ClientConn() override;
+
+  // Takes the pending connection from a listener and starts reading the startup packet.
+  void accept(uv_stream_t* server, bool isPipe);
+
+  ClientState state() const { return state_; }
+  uint64_t id() const { return id_; }
+  ServerConn* server() const { return server_; }
+  const ParamList& params() const { return params_; }
+  ParamList& params() { return params_; }
+  bool atMessageBoundary() const { return scanner_.atBoundary() && pending_.empty(); }
+
+  // From the pool.
+  void sendWelcome();
+  void onServerLinked(ServerConn* s);
+  // The server gave itself back after a finished transaction.
+  void onServerReleased();
+  // The server died or failed under this client: tell the client and close.
+  void onServerLost(const Status& why);
+  // The server-to-client half of forwarding.
+  int writeToClient(const net::Slice& s) { return stream_.write(s); }
+  bool writeQueueHigh() const { return stream_.aboveHighWater(); }
+  void wantDrain() { stream_.wantDrain(); }
+  // Resumes reading after the server's write queue drained.
+  void resumeRead();
+
+  // Closes with a reason: logged, and sent as a FATAL ErrorResponse when `tell` is set.
+  void close(const Status& reason, bool tell = true);
+
+  // Stream events.
+  void onStreamRead(net::Slice data) override;
+  void onStreamEnd(int status) override;
+  void onStreamDrained() override;
+
+ private:
+  void processLogin();
+  bool handleStartup(const proto::StartupPacket& pkt);
+  void authDone();
+  void onRequest();
+  void forwardToServer(const net::Slice& s);
+  void keepPending(const net::Slice& s);
+  void dropPending();
+  void detachServer(bool clientGone);
+  std::string label() const;
+
+  Pooler& pooler_;
+  uint64_t id_;
+  net::Stream stream_;
+  ClientState state_ = ClientState::Startup;
+  std::string loginBuf_;
+  std::string user_;
+  std::string database_;
+  std::string peer_;
+  const config::DatabaseEntry* db_ = nullptr;
+  Pool* pool_ = nullptr;
+  ServerConn* server_ = nullptr;
+  ClientAuth auth_;
+  ParamList startupParams_;  // tracked values the client asked for at startup
+  ParamList params_;         // the client's view of the tracked values
+  uint32_t cancelPid_ = 0;
+  uint32_t cancelKey_ = 0;
+  bool registered_ = false;
+  bool counted_ = false;
+  proto::FrameScanner scanner_;
+  std::vector<net::Slice> pending_;  // read while not linked; each holds a chunk reference
+};
+
+}  // namespace pgmux::pool

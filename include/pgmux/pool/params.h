@@ -1,0 +1,43 @@
+// Session parameters pgmux tracks per client and per server (client_encoding, DateStyle, ...):
+// their canonical names, and the one SET that moves a server to a client's values.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace pgmux::pool {
+
+// A small ordered name -> value list; names in PostgreSQL's reported spelling.
+class ParamList {
+ public:
+  const std::string* get(std::string_view name) const;
+  // Returns true when the value changed.
+  bool set(std::string_view name, std::string_view value);
+  const std::vector<std::pair<std::string, std::string>>& items() const { return items_; }
+  bool empty() const { return items_.empty(); }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> items_;
+};
+
+// The tracked names: the built-in ones and `extra` (track_extra_parameters). Lookup is
+// case-insensitive; returns the canonical spelling, or an empty view when not tracked.
+class TrackedParams {
+ public:
+  explicit TrackedParams(const std::vector<std::string>& extra);
+  std::string_view canonical(std::string_view name) const;
+  const std::vector<std::string>& names() const { return names_; }
+
+ private:
+  std::vector<std::string> names_;
+};
+
+// "SET a TO 'x'; SET b TO 'y'" for each tracked name whose value in `want` differs from `have`;
+// empty when nothing differs.
+std::string buildSetQuery(const TrackedParams& tracked, const ParamList& want, const ParamList& have);
+// A SQL string literal for `value` (E'' form when it holds a backslash).
+std::string quoteLiteral(std::string_view value);
+
+}  // namespace pgmux::pool

@@ -1,0 +1,89 @@
+// The pooler: listeners, the current config and auth file, every pool, the cancel-key registry,
+// and the deferred-delete list for connections that die inside their own callbacks.
+#pragma once
+
+#include <uv.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "pgmux/auth/auth_file.h"
+#include "pgmux/auth/scram.h"
+#include "pgmux/config/config.h"
+#include "pgmux/net/listener.h"
+#include "pgmux/pool/params.h"
+#include "pgmux/pool/pool.h"
+
+namespace pgmux::pool {
+
+class ClientConn;
+class ServerConn;
+
+// Something freed by the loop after the current callback returns.
+class Deferred {
+ public:
+  virtual ~Deferred() = default;
+};
+
+class Pooler {
+ public:
+  Pooler(uv_loop_t* loop, std::shared_ptr<const config::Config> cfg, auth::AuthFile authFile);
+  ~Pooler();
+
+  // Opens the listeners; a message on failure, empty on success.
+  std::string start();
+  // Closes the listeners and every connection.
+  void stop();
+
+  uv_loop_t* loop() { return loop_; }
+  const config::Config& config() const { return *cfg_; }
+  const auth::AuthFile& authFile() const { return authFile_; }
+  const TrackedParams& tracked() const { return tracked_; }
+
+  // The pool for a client of `dbName` as `user` (configured entry `db`); creates it on first use.
+  Result<Pool*> poolFor(const config::DatabaseEntry& db, const std::string& dbName, const std::string& user);
+
+  // Cancel keys: each client gets a unique random (pid, key) pair.
+  void registerClient(ClientConn* c, uint32_t& pid, uint32_t& key);
+  void unregisterClient(ClientConn* c, uint32_t pid, uint32_t key);
+  // Forwards a CancelRequest for a client's (pid, key) to the server it is linked to.
+  void forwardCancel(uint32_t pid, uint32_t key);
+
+  // SCRAM pass-through: keys recovered from a client's login, for logging in to servers as it.
+  void rememberScramKeys(const std::string& user, const auth::ScramKey& clientKey,
+                         const auth::ScramKey& serverKey);
+  const std::pair<auth::ScramKey, auth::ScramKey>* scramKeys(const std::string& user) const;
+
+  // Connection counting for max_client_conn.
+  int clientCount() const { return clientCount_; }
+  void clientOpened() { ++clientCount_; }
+  void clientClosed() { --clientCount_; }
+  uint64_t nextId() { return ++lastId_; }
+
+  // Frees `obj` after the current callback has returned.
+  void deferDelete(Deferred* obj);
+
+ private:
+  void onAccept(uv_stream_t* server, bool isPipe);
+  static void checkCb(uv_check_t* h);
+
+  uv_loop_t* loop_;
+  std::shared_ptr<const config::Config> cfg_;
+  auth::AuthFile authFile_;
+  TrackedParams tracked_;
+  net::Listener listener_;
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<Pool>> pools_;
+  std::unordered_map<uint64_t, ClientConn*> byCancelKey_;
+  std::unordered_map<std::string, std::pair<auth::ScramKey, auth::ScramKey>> scramKeys_;
+  std::vector<Deferred*> graveyard_;
+  uv_check_t* check_ = nullptr;
+  int clientCount_ = 0;
+  uint64_t lastId_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace pgmux::pool

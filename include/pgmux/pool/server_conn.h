@@ -1,0 +1,90 @@
+// One server connection: connect and log in, then carry a linked client's requests and stream
+// the answers back, counting requests against ReadyForQuery to know when it may be released.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "pgmux/auth/scram.h"
+#include "pgmux/net/stream.h"
+#include "pgmux/pool/params.h"
+#include "pgmux/pool/pool.h"
+#include "pgmux/pool/pooler.h"
+#include "pgmux/proto/frame.h"
+
+namespace pgmux::pool {
+
+enum class ServerState : uint8_t { Connecting, Login, Idle, Active, Resetting, Closing };
+
+class ServerConn final : public net::StreamHandler, public Deferred {
+ public:
+  ServerConn(Pool& pool, uint64_t id);
+  ~ServerConn() override;
+
+  void connect();
+  ServerState state() const { return state_; }
+  uint64_t id() const { return id_; }
+  Pool& pool() { return pool_; }
+  ClientConn* client() const { return client_; }
+  uint32_t backendPid() const { return backendPid_; }
+  uint32_t backendKey() const { return backendKey_; }
+  const ParamList& params() const { return params_; }
+
+  // Becomes the client's server; first moves the server's tracked parameters to the client's.
+  void link(ClientConn* c);
+  // The client is gone: keep the server if it is clean (transaction finished, nothing
+  // outstanding), resetting it in session mode; close it otherwise.
+  void clientGone(bool clientAtBoundary);
+  // Idle in the pool.
+  void becomeIdle();
+
+  // Request accounting, fed by the client's forwarding.
+  void requestSent() { ++outstanding_; }
+  void syncSent() {
+    ++outstanding_;
+    unsynced_ = false;
+  }
+  void extendedSent() { unsynced_ = true; }
+  void markDirty() { dirty_ = true; }
+
+  int write(const net::Slice& s) { return stream_.write(s); }
+  net::Stream& stream() { return stream_; }
+  void resumeRead();
+
+  void close(const std::string& reason);
+
+  // Stream events.
+  void onStreamConnected(int status) override;
+  void onStreamRead(net::Slice data) override;
+  void onStreamEnd(int status) override;
+  void onStreamDrained() override;
+
+ private:
+  void processLogin();
+  bool handleAuthRequest(std::span<const uint8_t> body);
+  void loginFailed(const Status& why);
+  void processData(const net::Slice& s);
+  bool canRelease() const;
+  void release();
+  void sendInternal(const std::string& sql);
+  std::string label() const;
+
+  Pool& pool_;
+  uint64_t id_;
+  net::Stream stream_;
+  ServerState state_ = ServerState::Connecting;
+  std::string loginBuf_;
+  std::unique_ptr<auth::ScramClient> scram_;
+  ParamList params_;
+  uint32_t backendPid_ = 0;
+  uint32_t backendKey_ = 0;
+  ClientConn* client_ = nullptr;
+  proto::FrameScanner scanner_;
+  int outstanding_ = 0;     // Query, FunctionCall and Sync sent without their ReadyForQuery
+  int internalPending_ = 0; // ReadyForQuery of pgmux's own queries still to swallow
+  bool unsynced_ = false;   // extended-protocol messages sent since the last Sync
+  bool dirty_ = false;      // a partial message reached the server: never reuse it
+  char txStatus_ = 'I';
+};
+
+}  // namespace pgmux::pool

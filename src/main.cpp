@@ -1,0 +1,180 @@
+// pgmux: parse arguments, load config and auth file, build the pooler, run the loop.
+#include <sys/resource.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "pgmux/auth/auth_file.h"
+#include "pgmux/config/config.h"
+#include "pgmux/pool/pooler.h"
+#include "pgmux/util/log.h"
+
+#ifndef PGMUX_VERSION
+#define PGMUX_VERSION "0.1.0"
+#endif
+
+namespace {
+
+void usage(FILE* out) {
+  std::fprintf(out,
+               "pgmux is a PostgreSQL connection pooler.\n\n"
+               "Usage:\n  pgmux [OPTION]... CONFIG_FILE\n\n"
+               "Options:\n"
+               "  -d, --daemon         run in the background (without it, in the foreground)\n"
+               "  -q, --quiet          log only warnings and errors\n"
+               "  -v, --verbose        more logging (repeat for more)\n"
+               "  -V, --version        print the version and exit\n"
+               "      --check-config   validate CONFIG_FILE and the auth file, then exit\n"
+               "  -h, --help           show this help and exit\n");
+}
+
+// Lets 10,000 clients in: the soft fd limit is raised to the hard one.
+void raiseFdLimit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+struct Signals {
+  uv_signal_t term, intr, quit;
+  pgmux::pool::Pooler* pooler = nullptr;
+};
+
+void onStopSignal(uv_signal_t* h, int signum) {
+  auto* sig = static_cast<Signals*>(h->data);
+  LOG_INFO("got signal %d, shutting down", signum);
+  sig->pooler->stop();
+  uv_stop(h->loop);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool daemon = false;
+  bool checkOnly = false;
+  bool quiet = false;
+  int verbose = 0;
+  std::string path;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "-d" || a == "--daemon") {
+      daemon = true;
+    } else if (a == "-q" || a == "--quiet") {
+      quiet = true;
+    } else if (a == "-v" || a == "--verbose") {
+      ++verbose;
+    } else if (a.size() > 2 && a[0] == '-' && a[1] == 'v' && a.find_first_not_of('v', 1) == std::string::npos) {
+      verbose += static_cast<int>(a.size()) - 1;
+    } else if (a == "-V" || a == "--version") {
+      std::printf("pgmux %s\n", PGMUX_VERSION);
+      return 0;
+    } else if (a == "--check-config") {
+      checkOnly = true;
+    } else if (a == "-h" || a == "--help") {
+      usage(stdout);
+      return 0;
+    } else if (!a.empty() && a[0] == '-') {
+      std::fprintf(stderr, "pgmux: unknown option %s\n", a.c_str());
+      usage(stderr);
+      return 1;
+    } else if (path.empty()) {
+      path = a;
+    } else {
+      std::fprintf(stderr, "pgmux: more than one config file given\n");
+      return 1;
+    }
+  }
+  if (path.empty()) {
+    usage(stderr);
+    return 1;
+  }
+
+  std::shared_ptr<const pgmux::config::Config> cfg;
+  pgmux::auth::AuthFile authFile;
+  try {
+    cfg = pgmux::config::loadConfig(path);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pgmux: %s\n", e.what());
+    return 1;
+  }
+  for (const auto& w : cfg->warnings) std::fprintf(stderr, "pgmux: warning: %s\n", w.c_str());
+  using pgmux::config::AuthType;
+  switch (cfg->authType) {
+    case AuthType::Cert:
+    case AuthType::Hba:
+    case AuthType::Pam:
+    case AuthType::Ldap:
+      std::fprintf(stderr, "pgmux: %s: auth_type %s is not supported yet\n", path.c_str(),
+                   pgmux::config::toString(cfg->authType));
+      return 1;
+    default:
+      break;
+  }
+  if (!cfg->authFile.empty()) {
+    auto r = pgmux::auth::loadAuthFile(cfg->authFile);
+    if (!r) {
+      std::fprintf(stderr, "pgmux: %s\n", r.status().message().c_str());
+      return 1;
+    }
+    authFile = std::move(*r);
+  } else if (cfg->authType != AuthType::Any) {
+    std::fprintf(stderr, "pgmux: %s: auth_file is required with auth_type %s\n", path.c_str(),
+                 pgmux::config::toString(cfg->authType));
+    return 1;
+  }
+  if (checkOnly) {
+    std::printf("pgmux: %s is valid\n", path.c_str());
+    return 0;
+  }
+
+  pgmux::setLogQuiet(quiet);
+  const int level = static_cast<int>(pgmux::LogLevel::Log) + std::max(verbose, cfg->verbose);
+  pgmux::setLogLevel(static_cast<pgmux::LogLevel>(std::min(level, static_cast<int>(pgmux::LogLevel::Noise))));
+  if (!cfg->logfile.empty() && !pgmux::setLogFile(cfg->logfile.c_str())) {
+    std::fprintf(stderr, "pgmux: cannot open logfile %s: %s\n", cfg->logfile.c_str(), std::strerror(errno));
+    return 1;
+  }
+  if (daemon) {
+    if (::daemon(1, cfg->logfile.empty() ? 1 : 0) != 0) {
+      std::fprintf(stderr, "pgmux: cannot daemonize: %s\n", std::strerror(errno));
+      return 1;
+    }
+  }
+  if (!cfg->pidfile.empty()) {
+    std::ofstream(cfg->pidfile) << getpid() << "\n";
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  raiseFdLimit();
+
+  uv_loop_t* loop = uv_default_loop();
+  int rc = 0;
+  {
+    pgmux::pool::Pooler pooler(loop, cfg, std::move(authFile));
+    if (auto err = pooler.start(); !err.empty()) {
+      LOG_ERROR("%s", err.c_str());
+      return 1;
+    }
+    Signals sig;
+    sig.pooler = &pooler;
+    for (auto [h, signum] : {std::pair{&sig.term, SIGTERM}, std::pair{&sig.intr, SIGINT}, std::pair{&sig.quit, SIGQUIT}}) {
+      uv_signal_init(loop, h);
+      h->data = &sig;
+      uv_signal_start(h, onStopSignal, signum);
+    }
+    LOG_INFO("pgmux %s started (pool_mode=%s, auth_type=%s)", PGMUX_VERSION,
+             pgmux::config::toString(cfg->poolMode), pgmux::config::toString(cfg->authType));
+    uv_run(loop, UV_RUN_DEFAULT);
+    LOG_INFO("pgmux stopped");
+  }
+  if (!cfg->pidfile.empty()) unlink(cfg->pidfile.c_str());
+  // Connections still open are closed by the process exit; the loop is not run again.
+  std::fflush(stdout);
+  _exit(rc);
+}

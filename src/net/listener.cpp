@@ -1,0 +1,76 @@
+// TCP and unix-socket listeners on libuv.
+#include "pgmux/net/listener.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "pgmux/util/log.h"
+
+namespace pgmux::net {
+
+std::string Listener::listenTcp(const std::string& host, int port, int backlog) {
+  sockaddr_storage addr{};
+  if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&addr)) != 0 &&
+      uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&addr)) != 0) {
+    return "invalid listen address: " + host;
+  }
+  auto* tcp = new uv_tcp_t;
+  uv_tcp_init(loop_, tcp);
+  tcp->data = this;
+  // libuv sets SO_REUSEADDR on bind, so a restart does not wait out TIME_WAIT.
+  int rc = uv_tcp_bind(tcp, reinterpret_cast<sockaddr*>(&addr), 0);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), backlog, connectionCb);
+  if (rc != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(tcp), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    return "could not listen on " + host + ":" + std::to_string(port) + ": " + uv_strerror(rc);
+  }
+  handles_.push_back({reinterpret_cast<uv_handle_t*>(tcp), false, {}});
+  LOG_INFO("listening on %s:%d", host.c_str(), port);
+  return {};
+}
+
+std::string Listener::listenUnix(const std::string& path, int mode, int backlog) {
+  // A stale socket file from a crashed run would make bind fail; PostgreSQL removes it too.
+  struct stat st{};
+  if (lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path.c_str());
+  auto* pipe = new uv_pipe_t;
+  uv_pipe_init(loop_, pipe, 0);
+  pipe->data = this;
+  int rc = uv_pipe_bind(pipe, path.c_str());
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(pipe), backlog, connectionCb);
+  if (rc != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(pipe), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
+    return "could not listen on unix socket " + path + ": " + uv_strerror(rc);
+  }
+  chmod(path.c_str(), static_cast<mode_t>(mode));
+  handles_.push_back({reinterpret_cast<uv_handle_t*>(pipe), true, path});
+  LOG_INFO("listening on unix:%s", path.c_str());
+  return {};
+}
+
+void Listener::connectionCb(uv_stream_t* server, int status) {
+  auto* self = static_cast<Listener*>(server->data);
+  if (self == nullptr) return;
+  if (status < 0) {
+    LOG_WARNING("accept failed: %s", uv_strerror(status));
+    return;
+  }
+  self->onAccept_(server, server->type == UV_NAMED_PIPE);
+}
+
+void Listener::closeAll() {
+  for (auto& e : handles_) {
+    e.handle->data = nullptr;
+    if (e.isPipe) {
+      unlink(e.path.c_str());
+      uv_close(e.handle, [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
+    } else {
+      uv_close(e.handle, [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    }
+  }
+  handles_.clear();
+}
+
+}  // namespace pgmux::net

@@ -1,0 +1,204 @@
+// Stream: libuv read/write glue with chunked zero-copy reads and slice writes.
+#include "pgmux/net/stream.h"
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <cstring>
+#include <new>
+
+namespace pgmux::net {
+namespace {
+constexpr size_t kMinReadSpace = 4096;
+
+struct WriteReq {
+  uv_write_t req;
+  Chunk* chunk = nullptr;  // referenced while in flight
+  std::string owned;       // or bytes of our own
+};
+
+struct ConnectReq {
+  uv_connect_t req;
+};
+}  // namespace
+
+int Stream::initHandle(bool isPipe) {
+  h_ = new Handle;
+  isPipe_ = isPipe;
+  int rc = isPipe ? uv_pipe_init(loop_, &h_->pipe, 0) : uv_tcp_init(loop_, &h_->tcp);
+  if (rc != 0) {
+    delete h_;
+    h_ = nullptr;
+    return rc;
+  }
+  h_->handle.data = this;
+  return 0;
+}
+
+int Stream::accept(uv_stream_t* server, bool isPipe) {
+  if (int rc = initHandle(isPipe); rc != 0) return rc;
+  return uv_accept(server, &h_->stream);
+}
+
+int Stream::connectTcp(const sockaddr* addr) {
+  if (int rc = initHandle(false); rc != 0) return rc;
+  auto* req = new ConnectReq;
+  int rc = uv_tcp_connect(&req->req, &h_->tcp, addr, connectCb);
+  if (rc != 0) delete req;
+  return rc;
+}
+
+int Stream::connectUnix(const std::string& path) {
+  if (int rc = initHandle(true); rc != 0) return rc;
+  auto* req = new ConnectReq;
+  uv_pipe_connect(&req->req, &h_->pipe, path.c_str(), connectCb);
+  return 0;
+}
+
+void Stream::connectCb(uv_connect_t* req, int status) {
+  auto* s = static_cast<Stream*>(req->handle->data);
+  delete reinterpret_cast<ConnectReq*>(req);
+  if (s == nullptr || status == UV_ECANCELED) return;
+  s->handler_->onStreamConnected(status);
+}
+
+void Stream::startRead() {
+  if (h_ == nullptr || reading_) return;
+  if (uv_read_start(&h_->stream, allocCb, readCb) == 0) reading_ = true;
+}
+
+void Stream::stopRead() {
+  if (h_ == nullptr || !reading_) return;
+  uv_read_stop(&h_->stream);
+  reading_ = false;
+}
+
+void Stream::allocCb(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* s = static_cast<Stream*>(h->data);
+  if (s == nullptr) {
+    *buf = uv_buf_init(nullptr, 0);
+    return;
+  }
+  if (s->rbuf_ == nullptr || s->rbuf_->freeSpace() < kMinReadSpace) {
+    if (s->rbuf_ != nullptr) s->rbuf_->unref();
+    s->rbuf_ = Chunk::acquire();
+  }
+  *buf = uv_buf_init(s->rbuf_->tail(), static_cast<unsigned>(s->rbuf_->freeSpace()));
+}
+
+void Stream::readCb(uv_stream_t* st, ssize_t nread, const uv_buf_t*) {
+  auto* s = static_cast<Stream*>(st->data);
+  if (s == nullptr || nread == 0) return;
+  if (nread < 0) {
+    s->stopRead();
+    s->handler_->onStreamEnd(static_cast<int>(nread));
+    return;
+  }
+  Chunk* c = s->rbuf_;
+  const size_t off = c->used();
+  c->commit(static_cast<size_t>(nread));
+  // The handler may close (and so destroy) this stream; keep the chunk alive through the call.
+  c->ref();
+  s->handler_->onStreamRead(Slice{c, off, static_cast<size_t>(nread)});
+  c->unref();
+}
+
+int Stream::queueWrite(Chunk* chunk, const char* base, size_t len, std::string* owned) {
+  if (h_ == nullptr) return UV_EBADF;
+  auto* req = new WriteReq;
+  uv_buf_t buf;
+  if (owned != nullptr) {
+    req->owned = std::move(*owned);
+    buf = uv_buf_init(req->owned.data(), static_cast<unsigned>(req->owned.size()));
+  } else {
+    req->chunk = chunk;
+    chunk->ref();
+    buf = uv_buf_init(const_cast<char*>(base), static_cast<unsigned>(len));
+  }
+  int rc = uv_write(&req->req, &h_->stream, &buf, 1, writeCb);
+  if (rc != 0) {
+    if (req->chunk != nullptr) req->chunk->unref();
+    delete req;
+  }
+  return rc;
+}
+
+int Stream::write(const Slice& s) {
+  if (s.length == 0) return 0;
+  return queueWrite(s.chunk, s.chunk->data() + s.offset, s.length, nullptr);
+}
+
+int Stream::write(std::string bytes) {
+  if (bytes.empty()) return 0;
+  return queueWrite(nullptr, nullptr, 0, &bytes);
+}
+
+void Stream::writeCb(uv_write_t* req, int status) {
+  auto* w = reinterpret_cast<WriteReq*>(req);
+  auto* s = static_cast<Stream*>(req->handle->data);
+  if (w->chunk != nullptr) w->chunk->unref();
+  delete w;
+  if (s == nullptr || status == UV_ECANCELED) return;
+  if (status < 0) {
+    s->stopRead();
+    s->handler_->onStreamEnd(status);
+    return;
+  }
+  if (s->wantDrain_ && s->queuedBytes() <= kLowWater) {
+    s->wantDrain_ = false;
+    s->handler_->onStreamDrained();
+  }
+}
+
+size_t Stream::queuedBytes() const {
+  return h_ == nullptr ? 0 : uv_stream_get_write_queue_size(&h_->stream);
+}
+
+void Stream::setNoDelay() {
+  if (h_ != nullptr && !isPipe_) uv_tcp_nodelay(&h_->tcp, 1);
+}
+
+void Stream::setKeepalive(bool on, unsigned delaySeconds) {
+  if (h_ != nullptr && !isPipe_) uv_tcp_keepalive(&h_->tcp, on ? 1 : 0, delaySeconds);
+}
+
+int Stream::fd() const {
+  uv_os_fd_t fd = -1;
+  if (h_ != nullptr) uv_fileno(&h_->handle, &fd);
+  return fd;
+}
+
+std::string Stream::peerName() const {
+  if (h_ == nullptr) return "?";
+  if (isPipe_) return "unix";
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(&h_->tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
+  char ip[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    uv_ip4_name(a, ip, sizeof ip);
+    port = ntohs(a->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    uv_ip6_name(a, ip, sizeof ip);
+    port = ntohs(a->sin6_port);
+  }
+  return std::string(ip) + ":" + std::to_string(port);
+}
+
+void Stream::close() {
+  if (h_ == nullptr) return;
+  Handle* h = h_;
+  h_ = nullptr;
+  reading_ = false;
+  h->handle.data = nullptr;  // queued callbacks find no owner and return
+  uv_close(&h->handle, [](uv_handle_t* p) { delete reinterpret_cast<Handle*>(p); });
+  if (rbuf_ != nullptr) {
+    rbuf_->unref();
+    rbuf_ = nullptr;
+  }
+}
+
+}  // namespace pgmux::net

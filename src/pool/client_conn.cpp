@@ -1,0 +1,390 @@
+// Client connection: startup packet, auth, welcome, and the client-to-server half of forwarding.
+#include "pgmux/pool/client_conn.h"
+
+#include <strings.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "pgmux/pool/server_conn.h"
+#include "pgmux/proto/messages.h"
+#include "pgmux/util/log.h"
+
+namespace pgmux::pool {
+
+namespace {
+bool listHas(const std::vector<std::string>& list, std::string_view name) {
+  return std::any_of(list.begin(), list.end(), [&](const std::string& s) {
+    return s.size() == name.size() && strncasecmp(s.data(), name.data(), name.size()) == 0;
+  });
+}
+}  // namespace
+
+ClientConn::ClientConn(Pooler& pooler, uint64_t id)
+    : pooler_(pooler),
+      id_(id),
+      stream_(pooler.loop(), this),
+      scanner_(static_cast<uint32_t>(std::min<int64_t>(pooler.config().maxPacketSize, 0x7fffffff))) {}
+
+ClientConn::~ClientConn() { dropPending(); }
+
+std::string ClientConn::label() const {
+  std::string s = "C-" + std::to_string(id_) + " ";
+  if (!user_.empty()) s += user_ + "@";
+  s += peer_;
+  if (!database_.empty()) s += " db=" + database_;
+  return s;
+}
+
+void ClientConn::accept(uv_stream_t* server, bool isPipe) {
+  if (int rc = stream_.accept(server, isPipe); rc != 0) {
+    LOG_WARNING("accept failed: %s", uv_strerror(rc));
+    state_ = ClientState::Closing;
+    pooler_.deferDelete(this);
+    return;
+  }
+  pooler_.clientOpened();
+  counted_ = true;
+  peer_ = stream_.peerName();
+  stream_.setNoDelay();
+  if (pooler_.config().tcpKeepalive) stream_.setKeepalive(true, 60);
+  stream_.startRead();
+}
+
+void ClientConn::close(const Status& reason, bool tell) {
+  if (state_ == ClientState::Closing) return;
+  const bool quiet = reason.isOk();
+  if (!quiet) {
+    if (pooler_.config().logDisconnections || pooler_.config().logPoolerErrors) {
+      LOG_INFO("%s: closing: %s", label().c_str(), reason.message().c_str());
+    }
+    if (tell && stream_.isOpen()) {
+      std::string out;
+      proto::encodeErrorResponse(out, "FATAL", reason.sqlstate(), reason.message());
+      (void)stream_.write(std::move(out));
+    }
+  } else if (pooler_.config().logDisconnections && state_ != ClientState::Startup) {
+    LOG_INFO("%s: closing: client close request", label().c_str());
+  }
+  state_ = ClientState::Closing;
+  if (pool_ != nullptr) pool_->forgetClient(this);
+  if (server_ != nullptr) detachServer(true);
+  dropPending();
+  if (registered_) {
+    pooler_.unregisterClient(this, cancelPid_, cancelKey_);
+    registered_ = false;
+  }
+  if (counted_) {
+    pooler_.clientClosed();
+    counted_ = false;
+  }
+  stream_.close();
+  pooler_.deferDelete(this);
+}
+
+void ClientConn::onStreamEnd(int status) {
+  if (status == UV_EOF) {
+    close(Status::ok(), false);
+  } else {
+    close(Status::error("08006", std::string("client connection error: ") + uv_strerror(status)), false);
+  }
+}
+
+void ClientConn::onStreamDrained() {
+  if (server_ != nullptr) server_->resumeRead();
+}
+
+void ClientConn::resumeRead() {
+  if (state_ == ClientState::Active || state_ == ClientState::Idle) stream_.startRead();
+}
+
+void ClientConn::onStreamRead(net::Slice data) {
+  switch (state_) {
+    case ClientState::Startup:
+    case ClientState::Auth:
+      loginBuf_.append(data.chunk->data() + data.offset, data.length);
+      processLogin();
+      return;
+    case ClientState::WaitWelcome:
+    case ClientState::Waiting:
+      keepPending(data);
+      stream_.stopRead();
+      return;
+    case ClientState::Idle:
+      keepPending(data);
+      onRequest();
+      return;
+    case ClientState::Active:
+      forwardToServer(data);
+      return;
+    case ClientState::Closing:
+      return;
+  }
+}
+
+void ClientConn::keepPending(const net::Slice& s) {
+  s.chunk->ref();
+  pending_.push_back(s);
+}
+
+void ClientConn::dropPending() {
+  for (auto& s : pending_) s.chunk->unref();
+  pending_.clear();
+}
+
+void ClientConn::onRequest() {
+  if (pending_.empty()) return;
+  // A lone Terminate needs no server.
+  if (scanner_.atBoundary()) {
+    const auto& first = pending_.front();
+    if (first.length >= 1 && first.chunk->data()[first.offset] == 'X') {
+      close(Status::ok(), false);
+      return;
+    }
+  }
+  state_ = ClientState::Waiting;
+  stream_.stopRead();
+  pool_->clientNeedsServer(this);
+}
+
+void ClientConn::onServerLinked(ServerConn* s) {
+  server_ = s;
+  state_ = ClientState::Active;
+  std::vector<net::Slice> pending;
+  pending.swap(pending_);
+  for (size_t i = 0; i < pending.size(); ++i) {
+    if (state_ == ClientState::Active && server_ == s) forwardToServer(pending[i]);
+    pending[i].chunk->unref();
+  }
+  if (state_ == ClientState::Active && !s->stream().aboveHighWater()) stream_.startRead();
+}
+
+void ClientConn::onServerReleased() {
+  server_ = nullptr;
+  if (state_ == ClientState::Closing) return;
+  state_ = ClientState::Idle;
+  stream_.startRead();
+}
+
+void ClientConn::onServerLost(const Status& why) {
+  server_ = nullptr;
+  close(why, true);
+}
+
+void ClientConn::detachServer(bool clientGone) {
+  ServerConn* s = server_;
+  server_ = nullptr;
+  if (s != nullptr && clientGone) s->clientGone(scanner_.atBoundary());
+}
+
+void ClientConn::forwardToServer(const net::Slice& s) {
+  ServerConn* srv = server_;
+  const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(s.chunk->data() + s.offset), s.length);
+  size_t pos = 0;
+  size_t start = 0;
+  proto::ScannedMessage m;
+  for (;;) {
+    const auto st = scanner_.next(bytes, pos, m);
+    if (st == proto::DecodeStatus::NeedMore) break;
+    if (st == proto::DecodeStatus::Invalid) {
+      srv->markDirty();
+      close(Status::error(sqlstate::kProtocolViolation, "invalid packet length from client"));
+      return;
+    }
+    switch (m.type) {
+      case 'Q':
+      case 'F':
+        srv->requestSent();
+        break;
+      case 'S':
+        srv->syncSent();
+        break;
+      case 'P':
+      case 'B':
+      case 'E':
+      case 'D':
+      case 'C':
+      case 'H':
+        srv->extendedSent();
+        break;
+      case 'X': {
+        // Terminate ends the client, never the pooled server.
+        const size_t total = static_cast<size_t>(m.length) + 1;
+        if (pos < total) {
+          srv->markDirty();  // its first bytes went out with an earlier read
+        } else if (pos - total > start) {
+          (void)srv->write(net::Slice{s.chunk, s.offset + start, pos - total - start});
+        }
+        close(Status::ok(), false);
+        return;
+      }
+      default:
+        break;
+    }
+  }
+  if (start < s.length) {
+    if (srv->write(net::Slice{s.chunk, s.offset + start, s.length - start}) != 0) {
+      srv->markDirty();
+      close(Status::error(sqlstate::kConnectionFailure, "server connection write failed"));
+      return;
+    }
+  }
+  if (srv->stream().aboveHighWater()) {
+    stream_.stopRead();
+    srv->stream().wantDrain();
+  }
+}
+
+// ---- login ----
+
+void ClientConn::processLogin() {
+  while (state_ == ClientState::Startup || state_ == ClientState::Auth) {
+    const std::span<const uint8_t> buf(reinterpret_cast<const uint8_t*>(loginBuf_.data()), loginBuf_.size());
+    if (state_ == ClientState::Startup) {
+      proto::StartupPacket pkt;
+      size_t used = 0;
+      const auto st = proto::parseStartupPacket(buf, pkt, used);
+      if (st == proto::DecodeStatus::NeedMore) return;
+      if (st == proto::DecodeStatus::Invalid) {
+        close(Status::error(sqlstate::kProtocolViolation, "invalid startup packet"));
+        return;
+      }
+      loginBuf_.erase(0, used);
+      switch (pkt.kind) {
+        case proto::StartupKind::SSLRequest:
+        case proto::StartupKind::GSSENCRequest: {
+          std::string out;
+          proto::encodeSSLResponse(out, 'N');  // no TLS yet: the client goes on in plain text
+          (void)stream_.write(std::move(out));
+          continue;
+        }
+        case proto::StartupKind::CancelRequest:
+          pooler_.forwardCancel(pkt.cancelPid, pkt.cancelKey);
+          close(Status::ok(), false);
+          return;
+        case proto::StartupKind::Startup:
+          if (!handleStartup(pkt)) return;
+          continue;
+      }
+    } else {
+      proto::FrameHeader h;
+      const auto st = proto::peekFrame(buf, h, 65536);
+      if (st == proto::DecodeStatus::NeedMore) return;
+      if (st == proto::DecodeStatus::Invalid || h.type != 'p') {
+        close(Status::error(sqlstate::kProtocolViolation, "expected a password response"));
+        return;
+      }
+      if (buf.size() < h.totalSize()) return;
+      std::string out;
+      const auto step = auth_.onPasswordMessage(buf.subspan(proto::kFrameHeaderSize, h.bodySize()), out);
+      loginBuf_.erase(0, h.totalSize());
+      if (step == ClientAuth::Step::Failed) {
+        close(auth_.error());
+        return;
+      }
+      if (!out.empty()) (void)stream_.write(std::move(out));
+      if (step == ClientAuth::Step::Done) authDone();
+    }
+  }
+}
+
+bool ClientConn::handleStartup(const proto::StartupPacket& pkt) {
+  const auto& cfg = pooler_.config();
+  const std::string* user = pkt.find("user");
+  if (user == nullptr || user->empty()) {
+    close(Status::error(sqlstate::kProtocolViolation, "no username supplied"));
+    return false;
+  }
+  user_ = *user;
+  const std::string* db = pkt.find("database");
+  database_ = (db != nullptr && !db->empty()) ? *db : user_;
+
+  if (pooler_.clientCount() > cfg.maxClientConn) {
+    close(Status::error(sqlstate::kTooManyConnections, "no more connections allowed (max_client_conn)"));
+    return false;
+  }
+  for (const auto& [name, value] : pkt.params) {
+    if (name == "user" || name == "database") continue;
+    const std::string_view canon = pooler_.tracked().canonical(name);
+    if (!canon.empty()) {
+      startupParams_.set(canon, value);
+      continue;
+    }
+    if (listHas(cfg.ignoreStartupParameters, name)) continue;
+    if (name == "options" && value.find_first_not_of(' ') == std::string::npos) continue;
+    close(Status::error(sqlstate::kProtocolViolation, "unsupported startup parameter: " + name));
+    return false;
+  }
+  db_ = cfg.findDatabase(database_);
+  if (db_ == nullptr) {
+    close(Status::error(sqlstate::kInvalidCatalogName, "no such database: " + database_));
+    return false;
+  }
+  if (cfg.logConnections) LOG_INFO("%s: login attempt", label().c_str());
+
+  auto it = pooler_.authFile().find(user_);
+  const auth::UserSecret* secret = it == pooler_.authFile().end() ? nullptr : &it->second;
+  std::string out;
+  const auto step = auth_.begin(cfg.authType, secret, user_, cfg.scramIterations, out);
+  if (step == ClientAuth::Step::Failed) {
+    close(auth_.error());
+    return false;
+  }
+  if (!out.empty()) (void)stream_.write(std::move(out));
+  state_ = ClientState::Auth;
+  if (step == ClientAuth::Step::Done) authDone();
+  return state_ != ClientState::Closing;
+}
+
+void ClientConn::authDone() {
+  auto pool = pooler_.poolFor(*db_, database_, user_);
+  if (!pool) {
+    close(pool.status());
+    return;
+  }
+  pool_ = *pool;
+  if (auth_.clientKey()) pooler_.rememberScramKeys(user_, *auth_.clientKey(), auth_.serverKey());
+  pooler_.registerClient(this, cancelPid_, cancelKey_);
+  registered_ = true;
+  // Bytes the client sent after its last login message wait for the first request.
+  if (!loginBuf_.empty()) {
+    net::Chunk* c = net::Chunk::acquire(loginBuf_.size());
+    std::memcpy(c->tail(), loginBuf_.data(), loginBuf_.size());
+    c->commit(loginBuf_.size());
+    pending_.push_back(net::Slice{c, 0, loginBuf_.size()});
+    loginBuf_.clear();
+  }
+  loginBuf_.shrink_to_fit();
+  state_ = ClientState::WaitWelcome;
+  stream_.stopRead();
+  pool_->clientNeedsWelcome(this);
+}
+
+void ClientConn::sendWelcome() {
+  std::string out;
+  proto::encodeAuthenticationOk(out);
+  for (const auto& [name, value] : pool_->welcomeParams().items()) {
+    const std::string* mine = startupParams_.get(name);
+    const std::string& v = mine != nullptr ? *mine : value;
+    if (!pooler_.tracked().canonical(name).empty()) params_.set(name, v);
+    proto::encodeParameterStatus(out, name, v);
+  }
+  // Tracked values the client asked for that the server did not report still apply.
+  for (const auto& [name, value] : startupParams_.items()) {
+    if (params_.get(name) == nullptr) params_.set(name, value);
+  }
+  proto::encodeBackendKeyData(out, cancelPid_, cancelKey_);
+  proto::encodeReadyForQuery(out, 'I');
+  if (stream_.write(std::move(out)) != 0) {
+    close(Status::error(sqlstate::kConnectionFailure, "client write failed"), false);
+    return;
+  }
+  state_ = ClientState::Idle;
+  if (!pending_.empty()) {
+    onRequest();
+  } else {
+    stream_.startRead();
+  }
+}
+
+}  // namespace pgmux::pool

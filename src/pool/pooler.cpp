@@ -1,0 +1,220 @@
+// Pooler: accepting clients, creating pools, cancel forwarding and deferred deletion.
+#include "pgmux/pool/pooler.h"
+
+#include <netdb.h>
+#include <openssl/rand.h>
+
+#include <cstring>
+
+#include "pgmux/pool/client_conn.h"
+#include "pgmux/pool/server_conn.h"
+#include "pgmux/proto/messages.h"
+#include "pgmux/util/log.h"
+
+namespace pgmux::pool {
+
+namespace {
+
+// A one-shot connection that carries a CancelRequest to a server and closes.
+class CancelConn final : public net::StreamHandler, public Deferred {
+ public:
+  CancelConn(Pooler& pooler, uint32_t pid, uint32_t key)
+      : pooler_(pooler), stream_(pooler.loop(), this), pid_(pid), key_(key) {}
+  void start(const ServerTarget& t) {
+    const int rc = t.isUnix ? stream_.connectUnix(t.unixPath)
+                            : stream_.connectTcp(reinterpret_cast<const sockaddr*>(&t.addr));
+    if (rc != 0) finish();
+  }
+  void onStreamConnected(int status) override {
+    if (status != 0) {
+      finish();
+      return;
+    }
+    std::string out;
+    proto::encodeCancelRequest(out, pid_, key_);
+    if (stream_.write(std::move(out)) != 0) {
+      finish();
+      return;
+    }
+    stream_.startRead();  // the server closes the connection once it has the request
+  }
+  void onStreamRead(net::Slice) override {}
+  void onStreamEnd(int) override { finish(); }
+
+ private:
+  void finish() {
+    if (done_) return;
+    done_ = true;
+    stream_.close();
+    pooler_.deferDelete(this);
+  }
+  Pooler& pooler_;
+  net::Stream stream_;
+  uint32_t pid_;
+  uint32_t key_;
+  bool done_ = false;
+};
+
+uint64_t cancelId(uint32_t pid, uint32_t key) { return (static_cast<uint64_t>(pid) << 32) | key; }
+
+// Resolves where the servers of a [databases] entry live.
+Status resolveTarget(const config::DatabaseEntry& db, ServerTarget& t) {
+  t.host = db.host;
+  t.port = db.port;
+  if (db.host.empty() || db.host[0] == '/') {
+    t.isUnix = true;
+    const std::string dir = db.host.empty() ? "/var/run/postgresql" : db.host;
+    t.unixPath = dir + "/.s.PGSQL." + std::to_string(db.port);
+    if (t.host.empty()) t.host = dir;
+    return Status::ok();
+  }
+  if (uv_ip4_addr(db.host.c_str(), db.port, reinterpret_cast<sockaddr_in*>(&t.addr)) == 0) return Status::ok();
+  if (uv_ip6_addr(db.host.c_str(), db.port, reinterpret_cast<sockaddr_in6*>(&t.addr)) == 0) return Status::ok();
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  const std::string port = std::to_string(db.port);
+  if (getaddrinfo(db.host.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr) {
+    return Status::error(sqlstate::kConnectionFailure, "could not resolve host \"" + db.host + "\"");
+  }
+  std::memcpy(&t.addr, res->ai_addr, res->ai_addrlen);
+  freeaddrinfo(res);
+  return Status::ok();
+}
+
+}  // namespace
+
+Pooler::Pooler(uv_loop_t* loop, std::shared_ptr<const config::Config> cfg, auth::AuthFile authFile)
+    : loop_(loop),
+      cfg_(std::move(cfg)),
+      authFile_(std::move(authFile)),
+      tracked_(cfg_->trackExtraParameters),
+      listener_(loop, [this](uv_stream_t* server, bool isPipe) { onAccept(server, isPipe); }) {
+  check_ = new uv_check_t;
+  uv_check_init(loop_, check_);
+  check_->data = this;
+  uv_check_start(check_, checkCb);
+  uv_unref(reinterpret_cast<uv_handle_t*>(check_));
+}
+
+Pooler::~Pooler() {
+  check_->data = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(check_), [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
+  for (Deferred* d : graveyard_) delete d;
+}
+
+std::string Pooler::start() {
+  const auto& cfg = *cfg_;
+  const int backlog = cfg.listenBacklog;
+  std::string addrs = cfg.listenAddr;
+  size_t pos = 0;
+  while (pos <= addrs.size() && !addrs.empty()) {
+    size_t comma = addrs.find(',', pos);
+    std::string a = addrs.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    a.erase(0, a.find_first_not_of(' '));
+    a.erase(a.find_last_not_of(' ') + 1);
+    if (!a.empty()) {
+      if (a == "*") {
+        if (auto err = listener_.listenTcp("0.0.0.0", cfg.listenPort, backlog); !err.empty()) return err;
+      } else if (auto err = listener_.listenTcp(a, cfg.listenPort, backlog); !err.empty()) {
+        return err;
+      }
+    }
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  if (!cfg.unixSocketDir.empty()) {
+    const std::string path = cfg.unixSocketDir + "/.s.PGSQL." + std::to_string(cfg.listenPort);
+    if (auto err = listener_.listenUnix(path, cfg.unixSocketMode, backlog); !err.empty()) return err;
+  }
+  if (listener_.empty()) return "nothing to listen on: set listen_addr or unix_socket_dir";
+  return {};
+}
+
+void Pooler::stop() {
+  stopping_ = true;
+  listener_.closeAll();
+}
+
+void Pooler::onAccept(uv_stream_t* server, bool isPipe) {
+  auto* c = new ClientConn(*this, nextId());
+  c->accept(server, isPipe);
+}
+
+Result<Pool*> Pooler::poolFor(const config::DatabaseEntry& db, const std::string& dbName, const std::string& user) {
+  auto key = std::make_pair(dbName, user);
+  if (auto it = pools_.find(key); it != pools_.end()) return it->second.get();
+  const auto& cfg = *cfg_;
+  ServerTarget t;
+  if (Status st = resolveTarget(db, t); !st) return st;
+  t.database = db.dbname.empty() ? dbName : db.dbname;
+  t.user = db.user.empty() ? user : db.user;
+  t.password = db.password;
+  if (!db.clientEncoding.empty()) t.startupParams.emplace_back("client_encoding", db.clientEncoding);
+  if (!db.datestyle.empty()) t.startupParams.emplace_back("DateStyle", db.datestyle);
+  if (!db.timezone.empty()) t.startupParams.emplace_back("TimeZone", db.timezone);
+  if (!db.applicationName.empty()) t.startupParams.emplace_back("application_name", db.applicationName);
+  const config::UserEntry* u = cfg.findUser(user);
+  config::PoolMode mode = cfg.poolMode;
+  if (db.poolMode) mode = *db.poolMode;
+  if (u != nullptr && u->poolMode) mode = *u->poolMode;
+  int size = cfg.defaultPoolSize;
+  if (db.poolSize) size = *db.poolSize;
+  if (u != nullptr && u->poolSize) size = *u->poolSize;
+  auto pool = std::make_unique<Pool>(*this, dbName, user, std::move(t), mode, size);
+  Pool* p = pool.get();
+  pools_.emplace(std::move(key), std::move(pool));
+  LOG_DEBUG("new pool %s/%s: mode=%s size=%d", dbName.c_str(), user.c_str(), config::toString(mode), size);
+  return p;
+}
+
+void Pooler::registerClient(ClientConn* c, uint32_t& pid, uint32_t& key) {
+  for (;;) {
+    uint32_t v[2];
+    RAND_bytes(reinterpret_cast<unsigned char*>(v), sizeof v);
+    if (v[0] == 0 && v[1] == 0) continue;
+    if (byCancelKey_.emplace(cancelId(v[0], v[1]), c).second) {
+      pid = v[0];
+      key = v[1];
+      return;
+    }
+  }
+}
+
+void Pooler::unregisterClient(ClientConn* c, uint32_t pid, uint32_t key) {
+  auto it = byCancelKey_.find(cancelId(pid, key));
+  if (it != byCancelKey_.end() && it->second == c) byCancelKey_.erase(it);
+}
+
+void Pooler::forwardCancel(uint32_t pid, uint32_t key) {
+  auto it = byCancelKey_.find(cancelId(pid, key));
+  if (it == byCancelKey_.end()) return;  // unknown key: ignored, as PostgreSQL does
+  ServerConn* s = it->second->server();
+  if (s == nullptr) return;  // nothing running: nothing to cancel
+  auto* cc = new CancelConn(*this, s->backendPid(), s->backendKey());
+  cc->start(s->pool().target());
+}
+
+void Pooler::rememberScramKeys(const std::string& user, const auth::ScramKey& clientKey,
+                               const auth::ScramKey& serverKey) {
+  scramKeys_[user] = {clientKey, serverKey};
+}
+
+const std::pair<auth::ScramKey, auth::ScramKey>* Pooler::scramKeys(const std::string& user) const {
+  auto it = scramKeys_.find(user);
+  return it == scramKeys_.end() ? nullptr : &it->second;
+}
+
+void Pooler::deferDelete(Deferred* obj) { graveyard_.push_back(obj); }
+
+void Pooler::checkCb(uv_check_t* h) {
+  auto* self = static_cast<Pooler*>(h->data);
+  if (self == nullptr) return;
+  // Deleting may queue more (a destructor never does today), so swap first.
+  std::vector<Deferred*> dead;
+  dead.swap(self->graveyard_);
+  for (Deferred* d : dead) delete d;
+}
+
+}  // namespace pgmux::pool

@@ -1,0 +1,404 @@
+// Server connection: connect, login (trust, cleartext, md5, SCRAM incl. pass-through), and the
+// server-to-client half of forwarding with request accounting.
+#include "pgmux/pool/server_conn.h"
+
+#include "pgmux/auth/md5.h"
+#include "pgmux/pool/client_conn.h"
+#include "pgmux/proto/messages.h"
+#include "pgmux/util/log.h"
+
+namespace pgmux::pool {
+
+using config::PoolMode;
+
+ServerConn::ServerConn(Pool& pool, uint64_t id)
+    : pool_(pool),
+      id_(id),
+      stream_(pool.pooler().loop(), this),
+      scanner_(proto::kDefaultMaxPacketSize, 256) {}
+
+ServerConn::~ServerConn() = default;
+
+std::string ServerConn::label() const {
+  return "S-" + std::to_string(id_) + " " + pool_.target().user + "@" + pool_.target().host + ":" +
+         std::to_string(pool_.target().port) + " db=" + pool_.target().database;
+}
+
+void ServerConn::connect() {
+  const auto& t = pool_.target();
+  const int rc = t.isUnix ? stream_.connectUnix(t.unixPath)
+                          : stream_.connectTcp(reinterpret_cast<const sockaddr*>(&t.addr));
+  if (rc != 0) loginFailed(Status::error(sqlstate::kConnectionFailure,
+                                         std::string("could not connect to server: ") + uv_strerror(rc)));
+}
+
+void ServerConn::onStreamConnected(int status) {
+  if (state_ != ServerState::Connecting) return;
+  if (status != 0) {
+    loginFailed(Status::error(sqlstate::kConnectionFailure,
+                              std::string("could not connect to server: ") + uv_strerror(status)));
+    return;
+  }
+  stream_.setNoDelay();
+  const auto& t = pool_.target();
+  std::vector<std::pair<std::string, std::string>> params{{"user", t.user}, {"database", t.database}};
+  for (const auto& p : t.startupParams) params.push_back(p);
+  std::string out;
+  proto::encodeStartupMessage(out, params);
+  state_ = ServerState::Login;
+  if (stream_.write(std::move(out)) != 0) {
+    loginFailed(Status::error(sqlstate::kConnectionFailure, "could not send startup packet to server"));
+    return;
+  }
+  stream_.startRead();
+}
+
+void ServerConn::loginFailed(const Status& why) {
+  if (state_ == ServerState::Closing) return;
+  LOG_WARNING("%s: login failed: %s", label().c_str(), why.message().c_str());
+  state_ = ServerState::Closing;
+  stream_.close();
+  pool_.serverLoginFailed(this, why);
+  pool_.pooler().deferDelete(this);
+}
+
+void ServerConn::close(const std::string& reason) {
+  if (state_ == ServerState::Closing) return;
+  if (pool_.pooler().config().logDisconnections) LOG_INFO("%s: closing: %s", label().c_str(), reason.c_str());
+  if (state_ == ServerState::Connecting || state_ == ServerState::Login) {
+    loginFailed(Status::error(sqlstate::kConnectionFailure, reason));
+    return;
+  }
+  state_ = ServerState::Closing;
+  if (stream_.isOpen()) {
+    std::string out;
+    proto::encodeTerminate(out);
+    (void)stream_.write(std::move(out));
+  }
+  stream_.close();
+  ClientConn* c = client_;
+  client_ = nullptr;
+  pool_.serverGone(this);
+  if (c != nullptr) c->onServerLost(Status::error(sqlstate::kConnectionFailure, "server conn crashed?"));
+  pool_.pooler().deferDelete(this);
+}
+
+void ServerConn::onStreamEnd(int status) {
+  close(status == UV_EOF ? "server closed the connection" : std::string("server connection error: ") + uv_strerror(status));
+}
+
+void ServerConn::onStreamDrained() {
+  if (client_ != nullptr) client_->resumeRead();
+}
+
+void ServerConn::resumeRead() {
+  if (state_ != ServerState::Closing) stream_.startRead();
+}
+
+void ServerConn::onStreamRead(net::Slice data) {
+  switch (state_) {
+    case ServerState::Connecting:
+    case ServerState::Closing:
+      return;
+    case ServerState::Login:
+      loginBuf_.append(data.chunk->data() + data.offset, data.length);
+      processLogin();
+      return;
+    case ServerState::Idle:
+    case ServerState::Active:
+    case ServerState::Resetting:
+      processData(data);
+      return;
+  }
+}
+
+// ---- login ----
+
+void ServerConn::processLogin() {
+  size_t off = 0;
+  while (state_ == ServerState::Login) {
+    const std::span<const uint8_t> buf(reinterpret_cast<const uint8_t*>(loginBuf_.data()) + off,
+                                       loginBuf_.size() - off);
+    proto::FrameHeader h;
+    const auto st = proto::peekFrame(buf, h, 1 << 20);
+    if (st == proto::DecodeStatus::NeedMore) break;
+    if (st == proto::DecodeStatus::Invalid) {
+      loginFailed(Status::error(sqlstate::kProtocolViolation, "server sent an invalid message during login"));
+      return;
+    }
+    if (buf.size() < h.totalSize()) break;
+    const auto body = buf.subspan(proto::kFrameHeaderSize, h.bodySize());
+    off += h.totalSize();
+    switch (h.type) {
+      case 'R':
+        if (!handleAuthRequest(body)) return;
+        break;
+      case 'S': {
+        std::string name, value;
+        if (proto::parseParameterStatus(body, name, value) == proto::DecodeStatus::Ok) params_.set(name, value);
+        break;
+      }
+      case 'K':
+        (void)proto::parseBackendKeyData(body, backendPid_, backendKey_);
+        break;
+      case 'E': {
+        proto::ErrorFields f;
+        (void)proto::parseErrorResponse(body, f);
+        loginFailed(Status::error(f.sqlstate.empty() ? sqlstate::kConnectionFailure : f.sqlstate, f.message));
+        return;
+      }
+      case 'Z':
+        loginBuf_.clear();
+        loginBuf_.shrink_to_fit();
+        scram_.reset();
+        if (pool_.pooler().config().logConnections) LOG_INFO("%s: new connection to server", label().c_str());
+        becomeIdle();
+        pool_.serverLoggedIn(this);
+        return;
+      default:  // NoticeResponse, NegotiateProtocolVersion: nothing to do
+        break;
+    }
+  }
+  loginBuf_.erase(0, off);
+}
+
+bool ServerConn::handleAuthRequest(std::span<const uint8_t> body) {
+  proto::AuthRequest req;
+  if (proto::parseAuthenticationRequest(body, req) != proto::DecodeStatus::Ok) {
+    loginFailed(Status::error(sqlstate::kProtocolViolation, "invalid authentication request from server"));
+    return false;
+  }
+  const auto& t = pool_.target();
+  Pooler& pooler = pool_.pooler();
+  // The password: the [databases] entry's, else the auth file's secret for the server user.
+  const auth::UserSecret* secret = nullptr;
+  auth::UserSecret fromEntry;
+  if (t.password) {
+    fromEntry = auth::classifySecret(*t.password);
+    secret = &fromEntry;
+  } else if (auto it = pooler.authFile().find(t.user); it != pooler.authFile().end()) {
+    secret = &it->second;
+  }
+  const auto noPassword = [&](const char* what) {
+    loginFailed(Status::error(sqlstate::kInvalidPassword,
+                              std::string("server login failed: ") + what + " for user \"" + t.user + "\""));
+    return false;
+  };
+  std::string out;
+  switch (req.code) {
+    case proto::AuthCode::Ok:
+      return true;
+    case proto::AuthCode::CleartextPassword:
+      if (secret == nullptr || secret->kind != auth::SecretKind::Plain) {
+        return noPassword("server asks for a cleartext password and none is known");
+      }
+      proto::encodePasswordMessage(out, secret->text);
+      break;
+    case proto::AuthCode::MD5Password: {
+      if (req.data.size() != 4) return noPassword("invalid md5 salt");
+      if (secret == nullptr || secret->kind == auth::SecretKind::Scram) {
+        return noPassword("server asks for md5 and no plain or md5 password is known");
+      }
+      const std::string stored =
+          secret->kind == auth::SecretKind::Md5 ? secret->text : auth::md5Secret(t.user, secret->text);
+      proto::encodePasswordMessage(out, auth::md5SaltedResponse(stored, req.data.data()));
+      break;
+    }
+    case proto::AuthCode::SASL: {
+      bool scramOffered = false;
+      for (const auto& m : proto::parseSASLMechanisms(req.data)) scramOffered |= m == "SCRAM-SHA-256";
+      if (!scramOffered) return noPassword("server offers no supported SASL mechanism");
+      if (secret != nullptr && secret->kind == auth::SecretKind::Plain) {
+        scram_ = std::make_unique<auth::ScramClient>(auth::ScramClient::withPassword(secret->text));
+      } else if (secret != nullptr && secret->kind == auth::SecretKind::Scram) {
+        const auto* keys = pooler.scramKeys(t.user);
+        if (keys == nullptr) return noPassword("no client has logged in yet to pass its SCRAM keys through");
+        scram_ = std::make_unique<auth::ScramClient>(auth::ScramClient::withKeys(keys->first, keys->second));
+      } else {
+        return noPassword("server asks for SCRAM and no plain or SCRAM secret is known");
+      }
+      proto::encodeSASLInitialResponse(out, "SCRAM-SHA-256", scram_->clientFirst());
+      break;
+    }
+    case proto::AuthCode::SASLContinue: {
+      if (!scram_) return noPassword("unexpected SASL continue");
+      auto r = scram_->handleServerFirst(
+          std::string_view(reinterpret_cast<const char*>(req.data.data()), req.data.size()));
+      if (!r) {
+        loginFailed(r.status());
+        return false;
+      }
+      proto::encodeSASLResponse(out, *r);
+      break;
+    }
+    case proto::AuthCode::SASLFinal: {
+      if (!scram_) return noPassword("unexpected SASL final");
+      Status st = scram_->handleServerFinal(
+          std::string_view(reinterpret_cast<const char*>(req.data.data()), req.data.size()));
+      if (!st) {
+        loginFailed(st);
+        return false;
+      }
+      return true;
+    }
+  }
+  if (!out.empty() && stream_.write(std::move(out)) != 0) {
+    loginFailed(Status::error(sqlstate::kConnectionFailure, "could not write to server"));
+    return false;
+  }
+  return true;
+}
+
+// ---- pooled use ----
+
+void ServerConn::becomeIdle() {
+  state_ = ServerState::Idle;
+  client_ = nullptr;
+  outstanding_ = 0;
+  unsynced_ = false;
+  // Keep reading: an idle server that closes or reports an error is noticed at once.
+  stream_.startRead();
+}
+
+void ServerConn::sendInternal(const std::string& sql) {
+  std::string out;
+  proto::encodeQuery(out, sql);
+  ++internalPending_;
+  if (stream_.write(std::move(out)) != 0) close("write to server failed");
+}
+
+void ServerConn::link(ClientConn* c) {
+  client_ = c;
+  state_ = ServerState::Active;
+  outstanding_ = 0;
+  unsynced_ = false;
+  const std::string set = buildSetQuery(pool_.pooler().tracked(), c->params(), params_);
+  if (!set.empty()) sendInternal(set);
+}
+
+bool ServerConn::canRelease() const {
+  return pool_.mode() != PoolMode::Session && outstanding_ == 0 && internalPending_ == 0 && !unsynced_ &&
+         !dirty_ && txStatus_ == 'I' && client_ != nullptr && client_->atMessageBoundary();
+}
+
+void ServerConn::release() {
+  ClientConn* c = client_;
+  client_ = nullptr;
+  becomeIdle();
+  c->onServerReleased();
+  pool_.serverReady(this);
+}
+
+void ServerConn::clientGone(bool clientAtBoundary) {
+  client_ = nullptr;
+  if (state_ != ServerState::Active) return;
+  const bool clean = clientAtBoundary && !dirty_ && outstanding_ == 0 && internalPending_ == 0 && !unsynced_ &&
+                     txStatus_ == 'I' && scanner_.atBoundary();
+  if (!clean) {
+    close("client disconnected mid-transaction");
+    return;
+  }
+  const auto& cfg = pool_.pooler().config();
+  if (pool_.mode() == PoolMode::Session && !cfg.serverResetQuery.empty()) {
+    state_ = ServerState::Resetting;
+    sendInternal(cfg.serverResetQuery);
+    return;
+  }
+  becomeIdle();
+  pool_.serverReady(this);
+}
+
+void ServerConn::processData(const net::Slice& s) {
+  const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(s.chunk->data() + s.offset), s.length);
+  size_t pos = 0;
+  size_t start = 0;
+  proto::ScannedMessage m;
+  for (;;) {
+    const bool swallow = internalPending_ > 0 || client_ == nullptr;
+    const auto st = scanner_.next(bytes, pos, m);
+    if (st == proto::DecodeStatus::NeedMore) break;
+    if (st == proto::DecodeStatus::Invalid) {
+      close("server sent an invalid message");
+      return;
+    }
+    switch (m.type) {
+      case 'Z': {
+        char status = 'I';
+        if (m.captured) (void)proto::parseReadyForQuery(m.body, status);
+        txStatus_ = status;
+        if (internalPending_ > 0) {
+          --internalPending_;
+          start = pos;
+          if (internalPending_ == 0 && state_ == ServerState::Resetting) {
+            if (txStatus_ != 'I') {
+              close("server reset left a transaction open");
+              return;
+            }
+            becomeIdle();
+            pool_.serverReady(this);
+          }
+          continue;
+        }
+        if (client_ == nullptr) {
+          start = pos;
+          continue;
+        }
+        if (outstanding_ > 0) --outstanding_;
+        if (pool_.mode() == PoolMode::Statement && txStatus_ != 'I' && outstanding_ == 0) {
+          // Statement mode allows no transaction blocks: the server is closed, not reused.
+          (void)client_->writeToClient(net::Slice{s.chunk, s.offset + start, pos - start});
+          ClientConn* c = client_;
+          client_ = nullptr;
+          c->onServerLost(Status::error(sqlstate::kFeatureNotSupported,
+                                        "transaction blocks not allowed in statement pooling mode"));
+          close("transaction block in statement pooling mode");
+          return;
+        }
+        if (canRelease()) {
+          if (pos > start) (void)client_->writeToClient(net::Slice{s.chunk, s.offset + start, pos - start});
+          start = pos;
+          release();
+        }
+        continue;
+      }
+      case 'S': {
+        std::string name, value;
+        if (m.captured && proto::parseParameterStatus(m.body, name, value) == proto::DecodeStatus::Ok) {
+          params_.set(name, value);
+          // The client's view follows what its session reports (a SET it ran, or our own SET's
+          // canonical spelling of a value it asked for).
+          if (client_ != nullptr && !pool_.pooler().tracked().canonical(name).empty()) {
+            client_->params().set(name, value);
+          }
+        }
+        break;
+      }
+      case 'E':
+        if (swallow) {
+          proto::ErrorFields f;
+          if (m.captured) (void)proto::parseErrorResponse(m.body, f);
+          LOG_WARNING("%s: error on %s: %s", label().c_str(), client_ == nullptr ? "idle server" : "internal query",
+                      f.message.c_str());
+          if (f.severity == "FATAL" || f.severity == "PANIC") {
+            close("server error: " + f.message);
+            return;
+          }
+        }
+        break;
+      default:
+        break;
+    }
+    if (swallow) start = pos;
+  }
+  const bool swallow = internalPending_ > 0 || client_ == nullptr;
+  if (swallow || start >= s.length) return;
+  ClientConn* c = client_;
+  if (c->writeToClient(net::Slice{s.chunk, s.offset + start, s.length - start}) != 0) return;
+  if (c->writeQueueHigh()) {
+    // Backpressure: stop reading the server until the client's queue drains.
+    stream_.stopRead();
+    c->wantDrain();
+  }
+}
+
+}  // namespace pgmux::pool
