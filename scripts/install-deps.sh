@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config
   libuv1-dev libssl-dev libpq-dev libinih-dev catch2
   postgresql-15 postgresql-client-15 pgbouncer
-  python3 python3-pytest python3-psycopg
+  python3 python3-pytest python3-pytest-timeout python3-psycopg
   util-linux procps
 )
 

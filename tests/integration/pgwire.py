@@ -1,0 +1,152 @@
+# A minimal PostgreSQL frontend for start-up only: it logs in (trust, cleartext, md5 or
+# SCRAM-SHA-256) and returns the server's ErrorResponse fields, which libpq does not expose.
+import base64
+import hashlib
+import hmac
+import os
+import socket
+import struct
+from dataclasses import dataclass, field
+
+PROTOCOL_3_0 = 196608
+
+AUTH_OK = 0
+AUTH_CLEARTEXT = 3
+AUTH_MD5 = 5
+AUTH_SASL = 10
+AUTH_SASL_CONTINUE = 11
+AUTH_SASL_FINAL = 12
+
+
+class ProtocolError(Exception):
+    pass
+
+
+@dataclass
+class StartupOutcome:
+    """What a login attempt ended with: ReadyForQuery, an ErrorResponse, or a closed socket."""
+
+    ready: bool = False
+    error: dict = field(default_factory=dict)  # ErrorResponse field code -> value, e.g. 'C', 'M'
+    auth_requests: list = field(default_factory=list)  # Authentication* codes, in order
+    closed_without_error: bool = False
+
+    @property
+    def sqlstate(self):
+        return self.error.get("C")
+
+    @property
+    def message(self):
+        return self.error.get("M")
+
+
+def _recv_exact(sock, n):
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise EOFError
+        buf += chunk
+    return bytes(buf)
+
+
+def _read_message(sock):
+    header = _recv_exact(sock, 5)
+    kind = header[:1]
+    (length,) = struct.unpack("!I", header[1:])
+    if length < 4 or length > 1 << 20:
+        raise ProtocolError(f"implausible length {length} for message {kind!r}")
+    return kind, _recv_exact(sock, length - 4)
+
+
+def _message(kind, payload):
+    return kind + struct.pack("!I", len(payload) + 4) + payload
+
+
+def _parse_error_fields(payload):
+    fields = {}
+    for part in payload.split(b"\0"):
+        if part:
+            fields[chr(part[0])] = part[1:].decode("utf-8", "replace")
+    return fields
+
+
+def _md5_response(user, password, salt):
+    inner = hashlib.md5(password.encode() + user.encode()).hexdigest()
+    return "md5" + hashlib.md5(inner.encode() + salt).hexdigest()
+
+
+class _ScramClient:
+    """SCRAM-SHA-256 without channel binding, as libpq does it without TLS."""
+
+    def __init__(self, password):
+        self.password = password.encode()
+        self.nonce = base64.b64encode(os.urandom(18)).decode()
+        self.first_bare = f"n=,r={self.nonce}"
+
+    def first_message(self):
+        return ("n,," + self.first_bare).encode()
+
+    def final_message(self, server_first):
+        attrs = dict(item.split("=", 1) for item in server_first.split(","))
+        if not attrs["r"].startswith(self.nonce):
+            raise ProtocolError("server nonce does not extend the client nonce")
+        salt = base64.b64decode(attrs["s"])
+        iterations = int(attrs["i"])
+        salted = hashlib.pbkdf2_hmac("sha256", self.password, salt, iterations)
+        client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+        stored_key = hashlib.sha256(client_key).digest()
+        without_proof = f"c=biws,r={attrs['r']}"
+        auth_message = f"{self.first_bare},{server_first},{without_proof}".encode()
+        signature = hmac.new(stored_key, auth_message, "sha256").digest()
+        proof = bytes(a ^ b for a, b in zip(client_key, signature))
+        return f"{without_proof},p={base64.b64encode(proof).decode()}".encode()
+
+
+def attempt_login(host, port, user, database, password, timeout=10.0):
+    """Runs the start-up phase against host:port and reports how it ended."""
+    outcome = StartupOutcome()
+    params = b"".join(k.encode() + b"\0" + v.encode() + b"\0"
+                      for k, v in (("user", user), ("database", database)))
+    startup = struct.pack("!I", PROTOCOL_3_0) + params + b"\0"
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(struct.pack("!I", len(startup) + 4) + startup)
+        scram = None
+        while True:
+            try:
+                kind, payload = _read_message(sock)
+            except (EOFError, ConnectionResetError):
+                outcome.closed_without_error = True
+                return outcome
+            if kind == b"E":
+                outcome.error = _parse_error_fields(payload)
+                return outcome
+            if kind == b"Z":
+                outcome.ready = True
+                sock.sendall(_message(b"X", b""))
+                return outcome
+            if kind != b"R":
+                continue  # ParameterStatus, BackendKeyData, NoticeResponse
+            (code,) = struct.unpack("!I", payload[:4])
+            outcome.auth_requests.append(code)
+            if code == AUTH_OK or code == AUTH_SASL_FINAL:
+                continue
+            if code == AUTH_CLEARTEXT:
+                sock.sendall(_message(b"p", password.encode() + b"\0"))
+            elif code == AUTH_MD5:
+                response = _md5_response(user, password, payload[4:8])
+                sock.sendall(_message(b"p", response.encode() + b"\0"))
+            elif code == AUTH_SASL:
+                mechanisms = payload[4:].split(b"\0")
+                if b"SCRAM-SHA-256" not in mechanisms:
+                    raise ProtocolError(f"no SCRAM-SHA-256 among {mechanisms!r}")
+                scram = _ScramClient(password)
+                first = scram.first_message()
+                body = b"SCRAM-SHA-256\0" + struct.pack("!I", len(first)) + first
+                sock.sendall(_message(b"p", body))
+            elif code == AUTH_SASL_CONTINUE:
+                if scram is None:
+                    raise ProtocolError("SASLContinue before SASL")
+                sock.sendall(_message(b"p", scram.final_message(payload[4:].decode())))
+            else:
+                raise ProtocolError(f"unsupported authentication request {code}")
