@@ -242,7 +242,7 @@ class Pgmux:
         self.proc = subprocess.Popen([self.binary, str(self.ini_path)], stdin=subprocess.DEVNULL,
                                      stdout=self._log_file, stderr=subprocess.STDOUT,
                                      cwd=self.workdir)
-        self._pid_record = _record_pid("pgmux", self.proc.pid, self.binary)
+        self._pid_record = _record_pid("pgmux", self.proc.pid, os.path.realpath(self.binary))
         self._wait_ready()
         return self
 
