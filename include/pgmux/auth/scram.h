@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "pgmux/util/status.h"
 
@@ -26,6 +27,10 @@ std::string formatScramSecret(const ScramSecret& secret);
 ScramSecret scramSecretFromPassword(std::string_view password, std::string_view salt, int iterations);
 // A new random salt of 16 bytes.
 std::string randomScramSalt();
+// A secret for a user who does not exist, so that the exchange runs to the same "password
+// authentication failed" as a wrong password: the salt is stable per user name for the life of the
+// process (a probing client sees the same salt each time, as for a real user), the keys are random.
+ScramSecret scramMockSecret(std::string_view user);
 
 std::string base64Encode(std::string_view raw);
 std::optional<std::string> base64Decode(std::string_view text);
@@ -40,9 +45,13 @@ class ScramServer {
   Result<std::string> handleClientFinal(std::string_view clientFinal);
   // After a successful handleClientFinal: ClientKey recovered from the proof (for pass-through).
   const ScramKey& clientKey() const { return clientKey_; }
+  // Tests only: the server nonce to append instead of a random one (to replay known vectors).
+  void setServerNonceForTesting(std::string nonce) { fixedServerNonce_ = std::move(nonce); }
 
  private:
   ScramSecret secret_;
+  std::string fixedServerNonce_;
+  std::string gs2Header_;  // "n,," or "y,,": what c= in client-final must carry
   std::string clientFirstBare_;
   std::string serverFirst_;
   std::string nonce_;  // client nonce + server nonce
@@ -50,6 +59,8 @@ class ScramServer {
 };
 
 // pgmux logging in to a server, with a password or with the keys of a pass-through client.
+// Errors carry 08P01 (malformed server message) or 28P01 (server error e=, or a server signature
+// that does not match: the server does not hold the same secret).
 class ScramClient {
  public:
   static ScramClient withPassword(std::string password);
@@ -60,6 +71,8 @@ class ScramClient {
   Result<std::string> handleServerFirst(std::string_view serverFirst);
   // Checks the server's signature in server-final-message ("v=...").
   Status handleServerFinal(std::string_view serverFinal);
+  // Tests only: the client nonce clientFirst() sends instead of a random one.
+  void setClientNonceForTesting(std::string nonce) { clientNonce_ = std::move(nonce); }
 
  private:
   std::string password_;
