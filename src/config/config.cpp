@@ -4,7 +4,6 @@
 
 #include <ini.h>
 
-#include <array>
 #include <limits>
 #include <utility>
 
@@ -19,17 +18,26 @@ namespace {
 using detail::invalidValue;
 
 // PgBouncer keys pgmux does not implement; naming them apart from typos helps people migrating.
-constexpr std::array<const char*, 15> kIgnoredPgBouncerKeys{
-    "syslog_ident",         "syslog_facility",     "dns_max_ttl",
-    "dns_nxdomain_ttl",     "dns_zone_check_period", "resolv_conf",
-    "client_tls_dheparams", "client_tls_ecdhcurve", "client_tls13_ciphers",
-    "server_tls13_ciphers", "peer_id",             "auth_ldap_options",
-    "service_name",         "conffile",            "max_db_client_connections_per_user",
+constexpr const char* kIgnoredPgBouncerKeys[] = {
+    "syslog_ident",
+    "syslog_facility",
+    "dns_max_ttl",
+    "dns_nxdomain_ttl",
+    "dns_zone_check_period",
+    "resolv_conf",
+    "client_tls_dheparams",
+    "client_tls_ecdhcurve",
+    "client_tls13_ciphers",
+    "server_tls13_ciphers",
+    "peer_id",
+    "auth_ldap_options",
+    "service_name",
+    "conffile",
+    "job_name",
 };
 
 // Keys PgBouncer knows in [databases] that pgmux reads past with a warning.
-constexpr std::array<const char*, 3> kIgnoredDatabaseKeys{"auth_query", "auth_dbname",
-                                                          "load_balance_hosts"};
+constexpr const char* kIgnoredDatabaseKeys[] = {"auth_query", "auth_dbname", "load_balance_hosts"};
 
 // Splits `key=value key2='quoted value'` as libpq reads a connection string: spaces around '='
 // are allowed, a single-quoted value may hold spaces, '' or \' is a quote and \\ a backslash.
@@ -180,7 +188,7 @@ KeyResult applyDatabaseKey(DatabaseEntry& db, const Pair& p, std::string& error)
     ok = v.count(db.poolSize);
   } else if (k == "min_pool_size") {
     ok = v.count(db.minPoolSize);
-  } else if (k == "reserve_pool_size") {
+  } else if (k == "reserve_pool_size" || k == "reserve_pool") {  // the old name still works
     ok = v.count(db.reservePoolSize);
   } else if (k == "connect_query") {
     db.connectQuery = p.value;
@@ -275,6 +283,9 @@ class Loader {
     } catch (const std::exception& e) {
       self->reader_.fail(self->reader_.where() + ": " + e.what());
       return 0;
+    } catch (...) {
+      self->reader_.fail(self->reader_.where() + ": unexpected error");
+      return 0;
     }
   }
 
@@ -286,7 +297,8 @@ class Loader {
     }
     if (detail::equalsIgnoreCase(section, "databases")) return applyDatabase(key, value, error);
     if (detail::equalsIgnoreCase(section, "users")) return applyUser(key, value, error);
-    if (detail::equalsIgnoreCase(section, "pgbouncer") || detail::equalsIgnoreCase(section, "pgmux")) {
+    if (detail::equalsIgnoreCase(section, "pgbouncer") ||
+        detail::equalsIgnoreCase(section, "pgmux")) {
       return applySetting(section, key, value, error);
     }
     return true;  // the reader has already warned about the section
@@ -385,7 +397,9 @@ class Loader {
     entries.push_back(std::move(entry));
   }
 
-  void warn(const std::string& message) { cfg_.warnings.push_back(reader_.where() + ": " + message); }
+  void warn(const std::string& message) {
+    cfg_.warnings.push_back(reader_.where() + ": " + message);
+  }
 
   Config& cfg_;
   LineReader& reader_;

@@ -145,8 +145,8 @@ bool applyTcpDeferAccept(Config& cfg, std::string_view value, std::string& error
   return false;
 }
 
-constexpr std::array<const char*, 6> kSslModes{"disable",  "allow",     "prefer",
-                                               "require",  "verify-ca", "verify-full"};
+constexpr std::array<const char*, 6> kSslModes{"disable", "allow",     "prefer",
+                                               "require", "verify-ca", "verify-full"};
 
 bool isSslMode(std::string_view value) {
   for (const char* mode : kSslModes) {
@@ -162,8 +162,8 @@ bool applyClientTlsSslmode(Config& cfg, std::string_view value, std::string& err
     cfg.clientTlsSslmode = "disable";
     return true;
   }
-  error = invalidValue("client_tls_sslmode", value,
-                       "disable: pgmux does not implement client TLS yet");
+  error =
+      invalidValue("client_tls_sslmode", value, "disable: pgmux does not implement client TLS yet");
   return false;
 }
 
@@ -180,28 +180,27 @@ bool applyServerTlsSslmode(Config& cfg, std::string_view value, std::string& err
 // The row builders keep the table one line of facts per key.
 template <Key Name, auto Member, int64_t Min = 0, int64_t Max = kIntMax>
 constexpr Setting intRow(const char* def, bool reload, const char* help) {
-  return {Name.chars,  SettingType::Int, def, reload, help, &applyInt<Name, Member, Min, Max>,
+  return {Name.chars,      SettingType::Int, def, reload, help, &applyInt<Name, Member, Min, Max>,
           &showInt<Member>};
 }
 template <Key Name, auto Member>
 constexpr Setting boolRow(const char* def, bool reload, const char* help) {
-  return {Name.chars, SettingType::Bool, def, reload, help, &applyBool<Name, Member>,
+  return {Name.chars,       SettingType::Bool, def, reload, help, &applyBool<Name, Member>,
           &showBool<Member>};
 }
 template <Key Name, auto Member>
 constexpr Setting secondsRow(const char* def, bool reload, const char* help) {
-  return {Name.chars, SettingType::Seconds, def, reload, help, &applySeconds<Name, Member>,
+  return {Name.chars,          SettingType::Seconds, def, reload, help, &applySeconds<Name, Member>,
           &showSeconds<Member>};
 }
 template <Key Name, auto Member>
 constexpr Setting stringRow(const char* def, bool reload, const char* help) {
-  return {Name.chars, SettingType::String, def, reload, help, &applyString<Member>,
-          &showString<Member>};
+  return {Name.chars,           SettingType::String, def, reload, help,
+          &applyString<Member>, &showString<Member>};
 }
 template <Key Name, auto Member>
 constexpr Setting listRow(const char* def, bool reload, const char* help) {
-  return {Name.chars, SettingType::List, def, reload, help, &applyList<Member>,
-          &showList<Member>};
+  return {Name.chars, SettingType::List, def, reload, help, &applyList<Member>, &showList<Member>};
 }
 
 constexpr bool kReload = true;
@@ -211,19 +210,18 @@ using C = Config;
 
 const Setting kSettings[] = {
     // listening
-    stringRow<"listen_addr", &C::listenAddr>("", kRestart,
-                              "TCP addresses to listen on, comma separated; * = all, empty = none"),
+    stringRow<"listen_addr", &C::listenAddr>(
+        "", kRestart, "TCP addresses to listen on, comma separated; * = all, empty = none"),
     intRow<"listen_port", &C::listenPort, 1, 65535>("6432", kRestart, "TCP port to listen on"),
-    stringRow<"unix_socket_dir", &C::unixSocketDir>("/tmp", kRestart,
-                                 "Directory for the unix socket .s.PGSQL.<port>; empty = none"),
+    stringRow<"unix_socket_dir", &C::unixSocketDir>(
+        "/tmp", kRestart, "Directory for the unix socket .s.PGSQL.<port>; empty = none"),
     {"unix_socket_mode", SettingType::Mode, "0777", kRestart, "File mode of the unix socket",
      &applySocketMode, &showSocketMode},
     stringRow<"unix_socket_group", &C::unixSocketGroup>("", kRestart,
-                                   "Group owning the unix socket"),
-    intRow<"listen_backlog", &C::listenBacklog, 1>("128", kRestart,
-                                 "Backlog passed to listen()"),
-    boolRow<"so_reuseport", &C::soReuseport>("0", kRestart,
-                             "Set SO_REUSEPORT so several processes can share the port"),
+                                                        "Group owning the unix socket"),
+    intRow<"listen_backlog", &C::listenBacklog, 1>("128", kRestart, "Backlog passed to listen()"),
+    boolRow<"so_reuseport", &C::soReuseport>(
+        "0", kRestart, "Set SO_REUSEPORT so several processes can share the port"),
     // process
     stringRow<"logfile", &C::logfile>("", kReload, "Log file; empty = stdout"),
     stringRow<"pidfile", &C::pidfile>("", kRestart, "Where to write the process id; empty = none"),
@@ -233,36 +231,36 @@ const Setting kSettings[] = {
      "When a server goes back to the pool: session, transaction or statement", &applyPoolMode,
      &showPoolMode},
     intRow<"max_client_conn", &C::maxClientConn, 1>("100", kReload,
-                                 "Most client connections allowed at once"),
-    intRow<"default_pool_size", &C::defaultPoolSize>("20", kReload,
-                                "Server connections per (database, user) pool"),
-    intRow<"min_pool_size", &C::minPoolSize>("0", kReload,
-                            "Keep at least this many server connections open per pool"),
-    intRow<"reserve_pool_size", &C::reservePoolSize>("0", kReload,
-                                "Extra server connections a pool may open when clients wait"),
-    secondsRow<"reserve_pool_timeout", &C::reservePoolTimeout>("5", kReload,
-                                       "Seconds a client waits before the reserve pool is used"),
-    intRow<"max_db_connections", &C::maxDbConnections>("0", kReload,
-                                 "Most server connections per database; 0 = no limit"),
-    intRow<"max_db_client_connections", &C::maxDbClientConnections>("0", kReload,
-                                       "Most client connections per database; 0 = no limit"),
-    intRow<"max_user_connections", &C::maxUserConnections>("0", kReload,
-                                   "Most server connections per user; 0 = no limit"),
-    intRow<"max_user_client_connections", &C::maxUserClientConnections>("0", kReload,
-                                         "Most client connections per user; 0 = no limit"),
-    boolRow<"server_round_robin", &C::serverRoundRobin>("0", kReload,
-                                  "Reuse idle servers round robin instead of most recent first"),
+                                                    "Most client connections allowed at once"),
+    intRow<"default_pool_size", &C::defaultPoolSize>(
+        "20", kReload, "Server connections per (database, user) pool"),
+    intRow<"min_pool_size", &C::minPoolSize>(
+        "0", kReload, "Keep at least this many server connections open per pool"),
+    intRow<"reserve_pool_size", &C::reservePoolSize>(
+        "0", kReload, "Extra server connections a pool may open when clients wait"),
+    secondsRow<"reserve_pool_timeout", &C::reservePoolTimeout>(
+        "5", kReload, "Seconds a client waits before the reserve pool is used"),
+    intRow<"max_db_connections", &C::maxDbConnections>(
+        "0", kReload, "Most server connections per database; 0 = no limit"),
+    intRow<"max_db_client_connections", &C::maxDbClientConnections>(
+        "0", kReload, "Most client connections per database; 0 = no limit"),
+    intRow<"max_user_connections", &C::maxUserConnections>(
+        "0", kReload, "Most server connections per user; 0 = no limit"),
+    intRow<"max_user_client_connections", &C::maxUserClientConnections>(
+        "0", kReload, "Most client connections per user; 0 = no limit"),
+    boolRow<"server_round_robin", &C::serverRoundRobin>(
+        "0", kReload, "Reuse idle servers round robin instead of most recent first"),
     // parameters
-    listRow<"track_extra_parameters", &C::trackExtraParameters>("IntervalStyle", kRestart,
-                                      "Startup parameters tracked besides the standard ones"),
-    listRow<"ignore_startup_parameters", &C::ignoreStartupParameters>("extra_float_digits",
-                                         kReload,
-                                         "Startup parameters accepted from clients and dropped"),
-    boolRow<"application_name_add_host", &C::applicationNameAddHost>("0", kReload,
-                                        "Append the client address to application_name"),
+    listRow<"track_extra_parameters", &C::trackExtraParameters>(
+        "IntervalStyle", kRestart, "Startup parameters tracked besides the standard ones"),
+    listRow<"ignore_startup_parameters", &C::ignoreStartupParameters>(
+        "extra_float_digits", kReload, "Startup parameters accepted from clients and dropped"),
+    boolRow<"application_name_add_host", &C::applicationNameAddHost>(
+        "0", kReload, "Append the client address to application_name"),
     boolRow<"disable_pqexec", &C::disablePqexec>("0", kRestart,
-                               "Refuse multi-statement simple queries"),
-    intRow<"max_prepared_statements", &C::maxPreparedStatements>("200", kReload,
+                                                 "Refuse multi-statement simple queries"),
+    intRow<"max_prepared_statements", &C::maxPreparedStatements>(
+        "200", kReload,
         "Protocol-level prepared statements kept per server connection; 0 = no tracking"),
     // auth
     {"auth_type", SettingType::AuthType, "md5", kReload,
@@ -272,120 +270,121 @@ const Setting kSettings[] = {
     stringRow<"auth_hba_file", &C::authHbaFile>("", kReload, "pg_hba.conf-style file for hba"),
     stringRow<"auth_ident_file", &C::authIdentFile>("", kReload, "pg_ident.conf-style map file"),
     stringRow<"auth_user", &C::authUser>("", kReload,
-                            "User that runs auth_query for users not in auth_file"),
-    stringRow<"auth_query", &C::authQuery>("SELECT usename, passwd FROM pg_shadow WHERE usename=$1", kReload,
-                             "Query that returns a user's password secret"),
+                                         "User that runs auth_query for users not in auth_file"),
+    stringRow<"auth_query", &C::authQuery>("SELECT usename, passwd FROM pg_shadow WHERE usename=$1",
+                                           kReload, "Query that returns a user's password secret"),
     stringRow<"auth_dbname", &C::authDbname>("", kReload, "Database auth_query runs in"),
-    intRow<"scram_iterations", &C::scramIterations, 1>("4096", kReload,
-                                   "Iterations for SCRAM secrets computed by the pooler"),
+    intRow<"scram_iterations", &C::scramIterations, 1>(
+        "4096", kReload, "Iterations for SCRAM secrets computed by the pooler"),
     // console
     listRow<"admin_users", &C::adminUsers>("", kReload,
-                            "Users allowed every admin console command"),
+                                           "Users allowed every admin console command"),
     listRow<"stats_users", &C::statsUsers>("", kReload, "Users allowed the SHOW commands"),
     // logging
     boolRow<"syslog", &C::syslog>("0", kReload, "Also log to syslog"),
     boolRow<"log_connections", &C::logConnections>("1", kReload, "Log each client login"),
-    boolRow<"log_disconnections", &C::logDisconnections>("1", kReload,
-                                   "Log each client disconnect with its reason"),
+    boolRow<"log_disconnections", &C::logDisconnections>(
+        "1", kReload, "Log each client disconnect with its reason"),
     boolRow<"log_pooler_errors", &C::logPoolerErrors>("1", kReload,
-                                 "Log errors the pooler sends to clients"),
-    boolRow<"log_stats", &C::logStats>("1", kReload, "Log aggregated statistics every stats_period"),
+                                                      "Log errors the pooler sends to clients"),
+    boolRow<"log_stats", &C::logStats>("1", kReload,
+                                       "Log aggregated statistics every stats_period"),
     secondsRow<"stats_period", &C::statsPeriod>("60", kReload,
-                                "Seconds between statistics updates"),
+                                                "Seconds between statistics updates"),
     intRow<"verbose", &C::verbose>("0", kReload, "More detail in the log: 1 = debug, 2 = noise"),
     // server sanity
-    stringRow<"server_reset_query", &C::serverResetQuery>("DISCARD ALL", kReload,
-                                    "Query run when a server is released in session mode"),
-    boolRow<"server_reset_query_always", &C::serverResetQueryAlways>("0", kReload,
-                                        "Run server_reset_query in every pool mode"),
-    secondsRow<"server_check_delay", &C::serverCheckDelay>("30", kReload,
-                                     "Idle seconds after which a server is checked before use"),
-    stringRow<"server_check_query", &C::serverCheckQuery>("", kReload,
-                                    "Query that checks a server; empty = an empty query"),
-    boolRow<"server_fast_close", &C::serverFastClose>("0", kReload,
-                                 "Close servers at once on RECONNECT and RELOAD"),
-    secondsRow<"server_lifetime", &C::serverLifetime>("3600", kReload,
-                                   "Close a server connection older than this; 0 = never"),
-    secondsRow<"server_idle_timeout", &C::serverIdleTimeout>("600", kReload,
-                                      "Close a server idle longer than this; 0 = never"),
-    secondsRow<"server_connect_timeout", &C::serverConnectTimeout>("15", kReload,
-                                         "Seconds allowed to connect and log in to a server"),
-    secondsRow<"server_login_retry", &C::serverLoginRetry>("15", kReload,
-                                     "Seconds to wait after a failed server login"),
+    stringRow<"server_reset_query", &C::serverResetQuery>(
+        "DISCARD ALL", kReload, "Query run when a server is released in session mode"),
+    boolRow<"server_reset_query_always", &C::serverResetQueryAlways>(
+        "0", kReload, "Run server_reset_query in every pool mode"),
+    secondsRow<"server_check_delay", &C::serverCheckDelay>(
+        "30", kReload, "Idle seconds after which a server is checked before use"),
+    stringRow<"server_check_query", &C::serverCheckQuery>(
+        "", kReload, "Query that checks a server; empty = an empty query"),
+    boolRow<"server_fast_close", &C::serverFastClose>(
+        "0", kReload, "Close servers at once on RECONNECT and RELOAD"),
+    secondsRow<"server_lifetime", &C::serverLifetime>(
+        "3600", kReload, "Close a server connection older than this; 0 = never"),
+    secondsRow<"server_idle_timeout", &C::serverIdleTimeout>(
+        "600", kReload, "Close a server idle longer than this; 0 = never"),
+    secondsRow<"server_connect_timeout", &C::serverConnectTimeout>(
+        "15", kReload, "Seconds allowed to connect and log in to a server"),
+    secondsRow<"server_login_retry", &C::serverLoginRetry>(
+        "15", kReload, "Seconds to wait after a failed server login"),
     // client limits
     secondsRow<"client_login_timeout", &C::clientLoginTimeout>("60", kReload,
-                                       "Seconds a client has to log in"),
-    secondsRow<"client_idle_timeout", &C::clientIdleTimeout>("0", kReload,
-                                      "Close a client idle longer than this; 0 = never"),
-    secondsRow<"query_wait_timeout", &C::queryWaitTimeout>("120", kReload,
-                                     "Most seconds a client waits for a server; 0 = forever"),
-    secondsRow<"query_wait_notify", &C::queryWaitNotify>("5", kReload,
-                                    "Tell a waiting client after this many seconds; 0 = never"),
-    secondsRow<"cancel_wait_timeout", &C::cancelWaitTimeout>("10", kReload,
-                                      "Most seconds a cancel request waits for a server"),
-    secondsRow<"autodb_idle_timeout", &C::autodbIdleTimeout>("3600", kReload,
-                                      "Drop unused pools made from the * entry after this"),
+                                                               "Seconds a client has to log in"),
+    secondsRow<"client_idle_timeout", &C::clientIdleTimeout>(
+        "0", kReload, "Close a client idle longer than this; 0 = never"),
+    secondsRow<"query_wait_timeout", &C::queryWaitTimeout>(
+        "120", kReload, "Most seconds a client waits for a server; 0 = forever"),
+    secondsRow<"query_wait_notify", &C::queryWaitNotify>(
+        "5", kReload, "Tell a waiting client after this many seconds; 0 = never"),
+    secondsRow<"cancel_wait_timeout", &C::cancelWaitTimeout>(
+        "10", kReload, "Most seconds a cancel request waits for a server"),
+    secondsRow<"autodb_idle_timeout", &C::autodbIdleTimeout>(
+        "3600", kReload, "Drop unused pools made from the * entry after this"),
     // dangerous timeouts
-    secondsRow<"query_timeout", &C::queryTimeout>("0", kReload,
-                                 "Cancel queries running longer than this; 0 = never"),
-    secondsRow<"idle_transaction_timeout", &C::idleTransactionTimeout>("0", kReload,
-                                           "Close a client idle in a transaction this long"),
-    secondsRow<"transaction_timeout", &C::transactionTimeout>("0", kReload,
-                                       "Close a client whose transaction runs this long"),
+    secondsRow<"query_timeout", &C::queryTimeout>(
+        "0", kReload, "Cancel queries running longer than this; 0 = never"),
+    secondsRow<"idle_transaction_timeout", &C::idleTransactionTimeout>(
+        "0", kReload, "Close a client idle in a transaction this long"),
+    secondsRow<"transaction_timeout", &C::transactionTimeout>(
+        "0", kReload, "Close a client whose transaction runs this long"),
     secondsRow<"suspend_timeout", &C::suspendTimeout>("10", kReload,
-                                   "Seconds SUSPEND waits for buffers to flush"),
+                                                      "Seconds SUSPEND waits for buffers to flush"),
     // network
     intRow<"pkt_buf", &C::pktBuf, 512>("4096", kRestart, "Size of the packet buffers"),
-    intRow<"max_packet_size", &C::maxPacketSize, 1024, 2147483647>("2147483647", kReload,
-                                                "Largest PostgreSQL message let through"),
-    intRow<"sbuf_loopcnt", &C::sbufLoopcnt>("5", kReload,
-                            "Reads per connection per loop turn before others get a turn"),
+    intRow<"max_packet_size", &C::maxPacketSize, 1024, 2147483647>(
+        "2147483647", kReload, "Largest PostgreSQL message let through"),
+    intRow<"sbuf_loopcnt", &C::sbufLoopcnt>(
+        "5", kReload, "Reads per connection per loop turn before others get a turn"),
     {"tcp_defer_accept", SettingType::Bool, "1", kReload, "Set TCP_DEFER_ACCEPT on listeners",
      &applyTcpDeferAccept, &showBool<&C::tcpDeferAccept>},
-    intRow<"tcp_socket_buffer", &C::tcpSocketBuffer>("0", kReload,
-                                "Socket buffer size; 0 = the kernel's default"),
+    intRow<"tcp_socket_buffer", &C::tcpSocketBuffer>(
+        "0", kReload, "Socket buffer size; 0 = the kernel's default"),
     boolRow<"tcp_keepalive", &C::tcpKeepalive>("1", kReload, "Turn on TCP keepalive"),
     intRow<"tcp_keepcnt", &C::tcpKeepcnt>("0", kReload, "TCP_KEEPCNT; 0 = the kernel's default"),
     intRow<"tcp_keepidle", &C::tcpKeepidle>("0", kReload,
-                            "TCP_KEEPIDLE seconds; 0 = the kernel's default"),
+                                            "TCP_KEEPIDLE seconds; 0 = the kernel's default"),
     intRow<"tcp_keepintvl", &C::tcpKeepintvl>("0", kReload,
-                             "TCP_KEEPINTVL seconds; 0 = the kernel's default"),
-    intRow<"tcp_user_timeout", &C::tcpUserTimeout>("0", kReload,
-                               "TCP_USER_TIMEOUT milliseconds; 0 = the kernel's default"),
+                                              "TCP_KEEPINTVL seconds; 0 = the kernel's default"),
+    intRow<"tcp_user_timeout", &C::tcpUserTimeout>(
+        "0", kReload, "TCP_USER_TIMEOUT milliseconds; 0 = the kernel's default"),
     // TLS
     {"client_tls_sslmode", SettingType::String, "disable", kReload,
      "TLS for clients; pgmux accepts only disable for now", &applyClientTlsSslmode,
      &showString<&C::clientTlsSslmode>},
     stringRow<"client_tls_key_file", &C::clientTlsKeyFile>("", kReload,
-                                    "Private key for client TLS"),
+                                                           "Private key for client TLS"),
     stringRow<"client_tls_cert_file", &C::clientTlsCertFile>("", kReload,
-                                     "Certificate for client TLS"),
+                                                             "Certificate for client TLS"),
     stringRow<"client_tls_ca_file", &C::clientTlsCaFile>("", kReload,
-                                   "CA file to check client certificates"),
+                                                         "CA file to check client certificates"),
     stringRow<"client_tls_protocols", &C::clientTlsProtocols>("secure", kReload,
-                                      "TLS versions allowed with clients"),
+                                                              "TLS versions allowed with clients"),
     stringRow<"client_tls_ciphers", &C::clientTlsCiphers>("default", kReload,
-                                    "Cipher list for clients"),
+                                                          "Cipher list for clients"),
     {"server_tls_sslmode", SettingType::String, "prefer", kReload,
      "TLS to servers: disable, allow, prefer, require, verify-ca, verify-full",
      &applyServerTlsSslmode, &showString<&C::serverTlsSslmode>},
     stringRow<"server_tls_ca_file", &C::serverTlsCaFile>("", kReload,
-                                   "CA file to check server certificates"),
+                                                         "CA file to check server certificates"),
     stringRow<"server_tls_key_file", &C::serverTlsKeyFile>("", kReload,
-                                    "Private key to present to servers"),
+                                                           "Private key to present to servers"),
     stringRow<"server_tls_cert_file", &C::serverTlsCertFile>("", kReload,
-                                     "Certificate to present to servers"),
+                                                             "Certificate to present to servers"),
     stringRow<"server_tls_protocols", &C::serverTlsProtocols>("secure", kReload,
-                                      "TLS versions allowed with servers"),
+                                                              "TLS versions allowed with servers"),
     stringRow<"server_tls_ciphers", &C::serverTlsCiphers>("default", kReload,
-                                    "Cipher list for servers"),
+                                                          "Cipher list for servers"),
     // pgmux's own
-    intRow<"workers", &C::workers, 1, 1024>("1", kRestart,
-                                 "Event-loop threads; pgmux's own, 1 is fastest on one core"),
-    stringRow<"http_addr", &C::httpAddr>("", kRestart,
-                            "Address of the /healthz /readyz /metrics port; pgmux's own"),
-    intRow<"http_port", &C::httpPort, 0, 65535>("0", kRestart,
-                                   "Port for /healthz /readyz /metrics; 0 = off; pgmux's own"),
+    intRow<"workers", &C::workers, 1, 1024>(
+        "1", kRestart, "Event-loop threads; pgmux's own, 1 is fastest on one core"),
+    stringRow<"http_addr", &C::httpAddr>(
+        "", kRestart, "Address of the /healthz /readyz /metrics port; pgmux's own"),
+    intRow<"http_port", &C::httpPort, 0, 65535>(
+        "0", kRestart, "Port for /healthz /readyz /metrics; 0 = off; pgmux's own"),
 };
 
 }  // namespace

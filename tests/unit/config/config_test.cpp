@@ -3,7 +3,6 @@
 #include "pgmux/config/config.h"
 
 #include <catch2/catch.hpp>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -123,12 +122,13 @@ TEST_CASE("unknown main-section keys are warnings, not errors", "[config]") {
       "t.ini");
   REQUIRE(cfg->warnings.size() == 2);
   CHECK(cfg->warnings[0] == "t.ini:3: unknown parameter: pgbouncer/no_such_key");
-  CHECK(cfg->warnings[1] == "t.ini:4: parameter not supported by pgmux, ignored: pgbouncer/dns_max_ttl");
+  CHECK(cfg->warnings[1] ==
+        "t.ini:4: parameter not supported by pgmux, ignored: pgbouncer/dns_max_ttl");
 }
 
 TEST_CASE("an unknown section is a warning and its keys are not read", "[config]") {
-  const auto cfg = parseConfig("[pgbouncer]\n[extra]\nlisten_port = abc\n[pgbouncer]\nlisten_port=1\n",
-                               "t.ini");
+  const auto cfg =
+      parseConfig("[pgbouncer]\n[extra]\nlisten_port = abc\n[pgbouncer]\nlisten_port=1\n", "t.ini");
   REQUIRE(cfg->warnings.size() == 1);
   CHECK(cfg->warnings[0] == "t.ini:2: unknown section [extra], its keys are ignored");
   CHECK(cfg->listenPort == 1);
@@ -145,8 +145,8 @@ TEST_CASE("malformed lines are errors with their line", "[config]") {
 }
 
 TEST_CASE("indented keys are keys, not continuations", "[config]") {
-  const auto cfg = parseConfig("[pgbouncer]\n  listen_port = 7001\n\tpool_mode = statement\n",
-                               "t.ini");
+  const auto cfg =
+      parseConfig("[pgbouncer]\n  listen_port = 7001\n\tpool_mode = statement\n", "t.ini");
   CHECK(cfg->listenPort == 7001);
   CHECK(cfg->poolMode == PoolMode::Statement);
 }
@@ -215,6 +215,13 @@ TEST_CASE("[databases] lines are parsed like libpq connection strings", "[config
 
   CHECK(cfg->databases[2].name == "odd name=x");
   CHECK(cfg->databases[2].dbname == "odd");
+}
+
+TEST_CASE("[databases] takes PgBouncer's old name reserve_pool", "[config]") {
+  const auto cfg =
+      parseConfig("[databases]\nnondefaultdb = pool_size=50 reserve_pool=10\n", "t.ini");
+  REQUIRE(cfg->databases.size() == 1);
+  CHECK(cfg->databases[0].reservePoolSize == std::optional<int>(10));
 }
 
 TEST_CASE("findDatabase prefers the exact name, then '*'", "[config]") {
@@ -352,8 +359,8 @@ TEST_CASE("an error inside an included file names that file and its line", "[con
                                "1-65535)");
   // Lines after the include are counted in the including file again.
   dir.write("ok.ini", "pool_mode = session\n");
-  const std::string second = dir.write("second.ini",
-                                       "[pgbouncer]\n%include ok.ini\n\nlisten_port = x\n");
+  const std::string second =
+      dir.write("second.ini", "[pgbouncer]\n%include ok.ini\n\nlisten_port = x\n");
   CHECK(fileError(second) == second +
                                  ":4: invalid value for listen_port: 'x' (expected an integer "
                                  "1-65535)");
@@ -362,8 +369,8 @@ TEST_CASE("an error inside an included file names that file and its line", "[con
 TEST_CASE("a missing include file is named with the line that includes it", "[config]") {
   TempDir dir;
   const std::string main = dir.write("main.ini", "[pgbouncer]\n\n%include gone.ini\n");
-  CHECK(fileError(main) == main + ":3: cannot read config file " + (dir.path() / "gone.ini").string() +
-                               ": No such file or directory");
+  CHECK(fileError(main) == main + ":3: cannot read config file " +
+                               (dir.path() / "gone.ini").string() + ": No such file or directory");
   CHECK(loadError("%include\n") == "t.ini:1: %include needs a file name");
 }
 

@@ -1,8 +1,7 @@
 // conf/pgmux.ini against the settings table: every key listed with its default and help, and the
 // file itself loads cleanly.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -42,7 +41,8 @@ TEST_CASE("conf/pgmux.ini lists every setting, commented, with its default and h
     const auto it = std::find(lines.begin(), lines.end(), wanted);
     REQUIRE(it != lines.end());
     REQUIRE(it != lines.begin());
-    const std::string help = ";; " + std::string(s.help) + (s.reloadable ? "" : " (restart needed)");
+    const std::string help =
+        ";; " + std::string(s.help) + (s.reloadable ? "" : " (restart needed)");
     CHECK(*(it - 1) == help);
   }
 }
@@ -60,8 +60,7 @@ TEST_CASE("conf/pgmux.ini names no key the table does not know", "[config]") {
   }
 }
 
-TEST_CASE("conf/pgmux.ini loads without warnings, and with its keys uncommented too",
-          "[config]") {
+TEST_CASE("conf/pgmux.ini loads without warnings, and with its keys uncommented too", "[config]") {
   const auto cfg = loadConfig(examplePath());
   CHECK(cfg->warnings.empty());
   CHECK(cfg->listenPort == 6432);

@@ -2,7 +2,6 @@
 #include "pgmux/config/settings.h"
 
 #include <catch2/catch.hpp>
-
 #include <set>
 #include <string>
 
@@ -47,28 +46,93 @@ TEST_CASE("the settings table has one lower-case row per name", "[config]") {
 TEST_CASE("the table holds every PgBouncer key of the compat reference, plus pgmux's own",
           "[config]") {
   // The main-section keys of /work/shared/reference/pgbouncer-compat.md, group by group.
-  const char* const kReferenceKeys[] = {
-      "listen_addr", "listen_port", "unix_socket_dir", "unix_socket_mode", "unix_socket_group",
-      "listen_backlog", "so_reuseport", "logfile", "pidfile", "user", "pool_mode",
-      "max_client_conn", "default_pool_size", "min_pool_size", "reserve_pool_size",
-      "reserve_pool_timeout", "max_db_connections", "max_db_client_connections",
-      "max_user_connections", "max_user_client_connections", "server_round_robin",
-      "track_extra_parameters", "ignore_startup_parameters", "application_name_add_host",
-      "disable_pqexec", "max_prepared_statements", "auth_type", "auth_file", "auth_hba_file",
-      "auth_ident_file", "auth_user", "auth_query", "auth_dbname", "scram_iterations",
-      "admin_users", "stats_users", "syslog", "log_connections", "log_disconnections",
-      "log_pooler_errors", "log_stats", "stats_period", "verbose", "server_reset_query",
-      "server_reset_query_always", "server_check_delay", "server_check_query",
-      "server_fast_close", "server_lifetime", "server_idle_timeout", "server_connect_timeout",
-      "server_login_retry", "client_login_timeout", "client_idle_timeout", "query_wait_timeout",
-      "query_wait_notify", "cancel_wait_timeout", "autodb_idle_timeout", "query_timeout",
-      "idle_transaction_timeout", "transaction_timeout", "suspend_timeout", "pkt_buf",
-      "max_packet_size", "sbuf_loopcnt", "tcp_defer_accept", "tcp_socket_buffer",
-      "tcp_keepalive", "tcp_keepcnt", "tcp_keepidle", "tcp_keepintvl", "tcp_user_timeout",
-      "client_tls_sslmode", "client_tls_key_file", "client_tls_cert_file", "client_tls_ca_file",
-      "client_tls_protocols", "client_tls_ciphers", "server_tls_sslmode", "server_tls_ca_file",
-      "server_tls_key_file", "server_tls_cert_file", "server_tls_protocols",
-      "server_tls_ciphers", "workers", "http_addr", "http_port"};
+  const char* const kReferenceKeys[] = {"listen_addr",
+                                        "listen_port",
+                                        "unix_socket_dir",
+                                        "unix_socket_mode",
+                                        "unix_socket_group",
+                                        "listen_backlog",
+                                        "so_reuseport",
+                                        "logfile",
+                                        "pidfile",
+                                        "user",
+                                        "pool_mode",
+                                        "max_client_conn",
+                                        "default_pool_size",
+                                        "min_pool_size",
+                                        "reserve_pool_size",
+                                        "reserve_pool_timeout",
+                                        "max_db_connections",
+                                        "max_db_client_connections",
+                                        "max_user_connections",
+                                        "max_user_client_connections",
+                                        "server_round_robin",
+                                        "track_extra_parameters",
+                                        "ignore_startup_parameters",
+                                        "application_name_add_host",
+                                        "disable_pqexec",
+                                        "max_prepared_statements",
+                                        "auth_type",
+                                        "auth_file",
+                                        "auth_hba_file",
+                                        "auth_ident_file",
+                                        "auth_user",
+                                        "auth_query",
+                                        "auth_dbname",
+                                        "scram_iterations",
+                                        "admin_users",
+                                        "stats_users",
+                                        "syslog",
+                                        "log_connections",
+                                        "log_disconnections",
+                                        "log_pooler_errors",
+                                        "log_stats",
+                                        "stats_period",
+                                        "verbose",
+                                        "server_reset_query",
+                                        "server_reset_query_always",
+                                        "server_check_delay",
+                                        "server_check_query",
+                                        "server_fast_close",
+                                        "server_lifetime",
+                                        "server_idle_timeout",
+                                        "server_connect_timeout",
+                                        "server_login_retry",
+                                        "client_login_timeout",
+                                        "client_idle_timeout",
+                                        "query_wait_timeout",
+                                        "query_wait_notify",
+                                        "cancel_wait_timeout",
+                                        "autodb_idle_timeout",
+                                        "query_timeout",
+                                        "idle_transaction_timeout",
+                                        "transaction_timeout",
+                                        "suspend_timeout",
+                                        "pkt_buf",
+                                        "max_packet_size",
+                                        "sbuf_loopcnt",
+                                        "tcp_defer_accept",
+                                        "tcp_socket_buffer",
+                                        "tcp_keepalive",
+                                        "tcp_keepcnt",
+                                        "tcp_keepidle",
+                                        "tcp_keepintvl",
+                                        "tcp_user_timeout",
+                                        "client_tls_sslmode",
+                                        "client_tls_key_file",
+                                        "client_tls_cert_file",
+                                        "client_tls_ca_file",
+                                        "client_tls_protocols",
+                                        "client_tls_ciphers",
+                                        "server_tls_sslmode",
+                                        "server_tls_ca_file",
+                                        "server_tls_key_file",
+                                        "server_tls_cert_file",
+                                        "server_tls_protocols",
+                                        "server_tls_ciphers",
+                                        "workers",
+                                        "http_addr",
+                                        "http_port"};
   for (const char* key : kReferenceKeys) {
     INFO(key);
     CHECK(findSetting(key) != nullptr);
@@ -141,9 +205,14 @@ TEST_CASE("max_packet_size is at least 1024 and fits a 32-bit length", "[config]
 }
 
 TEST_CASE("booleans take 0/1, yes/no, on/off and true/false in any case", "[config]") {
-  const auto [text, expected] = GENERATE(table<const char*, bool>({
-      {"1", true}, {"0", false}, {"yes", true}, {"No", false}, {"ON", true},
-      {"off", false}, {"true", true}, {"FALSE", false}}));
+  const auto [text, expected] = GENERATE(table<const char*, bool>({{"1", true},
+                                                                   {"0", false},
+                                                                   {"yes", true},
+                                                                   {"No", false},
+                                                                   {"ON", true},
+                                                                   {"off", false},
+                                                                   {"true", true},
+                                                                   {"FALSE", false}}));
   Config cfg;
   REQUIRE(applyError("server_round_robin", text, cfg).empty());
   CHECK(cfg.serverRoundRobin == expected);
@@ -194,16 +263,16 @@ TEST_CASE("pool_mode takes the three modes and prints them as written", "[config
 }
 
 TEST_CASE("auth_type stores every PgBouncer method", "[config]") {
-  const auto [text, type] = GENERATE(table<const char*, AuthType>({
-      {"any", AuthType::Any},
-      {"trust", AuthType::Trust},
-      {"plain", AuthType::Plain},
-      {"md5", AuthType::Md5},
-      {"scram-sha-256", AuthType::ScramSha256},
-      {"cert", AuthType::Cert},
-      {"hba", AuthType::Hba},
-      {"pam", AuthType::Pam},
-      {"ldap", AuthType::Ldap}}));
+  const auto [text, type] =
+      GENERATE(table<const char*, AuthType>({{"any", AuthType::Any},
+                                             {"trust", AuthType::Trust},
+                                             {"plain", AuthType::Plain},
+                                             {"md5", AuthType::Md5},
+                                             {"scram-sha-256", AuthType::ScramSha256},
+                                             {"cert", AuthType::Cert},
+                                             {"hba", AuthType::Hba},
+                                             {"pam", AuthType::Pam},
+                                             {"ldap", AuthType::Ldap}}));
   Config cfg;
   REQUIRE(applyError("auth_type", text, cfg).empty());
   CHECK(cfg.authType == type);
