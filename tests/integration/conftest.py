@@ -1,5 +1,5 @@
 # Fixtures for pgmux's integration suite: one throwaway PostgreSQL 15 for the session, pgmux
-# instances started per test on free loopback ports, and the real clients (psql, psycopg) that drive them.
+# instances started per test on free loopback ports, and the real clients that drive them.
 import os
 import pathlib
 import resource
@@ -72,7 +72,7 @@ def _forget_pid(path):
 
 
 class PostgresServer:
-    """A PostgreSQL 15 cluster in a temporary directory, listening on loopback and a private socket."""
+    """A PostgreSQL 15 cluster in a temporary directory, on loopback and a private unix socket."""
 
     def __init__(self):
         self.root = pathlib.Path(tempfile.mkdtemp(prefix="pgmux-it-pg-"))
@@ -131,14 +131,15 @@ class PostgresServer:
     def _create_roles_and_databases(self):
         with self.connect(dbname="postgres") as conn:
             for role, (encryption, password) in ROLES.items():
-                conn.execute(sql.SQL("SET password_encryption = {}").format(sql.Literal(encryption)))
+                conn.execute(sql.SQL("SET password_encryption = {}").format(
+                    sql.Literal(encryption)))
                 conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
                     sql.Identifier(role), sql.Literal(password)))
             for db, owner in DATABASES.items():
                 conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
                     sql.Identifier(db), sql.Identifier(owner)))
-            rows = conn.execute("SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY(%s)",
-                                [list(ROLES)]).fetchall()
+            rows = conn.execute("SELECT rolname, rolpassword FROM pg_authid "
+                                "WHERE rolname = ANY(%s)", [list(ROLES)]).fetchall()
             self.secrets = dict(rows)
         with self.connect(dbname=TEST_DB) as conn:
             # PostgreSQL 15 lets only the owner create in public; every test role needs to.
@@ -324,8 +325,8 @@ class Pgmux:
         if password is None:
             password = ROLES[user][1]
         host = str(self.socket_dir) if via_socket else self.host
-        argv = ["psql", "-X", "-A", "-t", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-h", host,
-                "-p", str(self.port), "-U", user, "-d", dbname, *args]
+        argv = [str(PG_BIN / "psql"), "-X", "-A", "-t", "-q", "-w", "-v", "ON_ERROR_STOP=1",
+                "-h", host, "-p", str(self.port), "-U", user, "-d", dbname, *args]
         result = subprocess.run(argv, input=input, capture_output=True, encoding="utf-8",
                                 errors="replace", timeout=timeout,
                                 env=client_env(password, **(extra_env or {})), cwd=self.workdir)

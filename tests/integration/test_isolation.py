@@ -1,7 +1,6 @@
 # Transaction-mode isolation: an open transaction keeps its backend to itself, other clients never
 # see its uncommitted rows, and a client that dies mid-transaction leaves nothing open behind.
 import os
-import signal
 import socket
 import subprocess
 import threading
@@ -9,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import ROLES, client_env
+from conftest import PG_BIN, ROLES, client_env
 
 READERS = 3
 READS_PER_READER = 25
@@ -97,7 +96,8 @@ def test_client_waits_for_the_only_backend_until_the_transaction_ends(pgmux, fre
 
 def _kill_psql(mux, table, pg):
     proc = subprocess.Popen(
-        ["psql", "-X", "-q", "-w", "-h", mux.host, "-p", str(mux.port), "-U", "md5user", "testdb"],
+        [str(PG_BIN / "psql"), "-X", "-q", "-w", "-h", mux.host, "-p", str(mux.port),
+         "-U", "md5user", "testdb"],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
         env=client_env(ROLES["md5user"][1]))
     try:

@@ -116,7 +116,7 @@ def test_copy_to_stdout_returns_every_row(mux, fresh_table, pg):
     out = mux.psql("-c", f"COPY (SELECT id, note FROM {fresh_table} ORDER BY id) TO STDOUT").stdout
     assert out == _copy_text(rows)
     # The session is usable after COPY OUT completes.
-    assert mux.psql("-c", f"COPY (SELECT 1) TO STDOUT; SELECT 'next'").stdout == "1\nnext\n"
+    assert mux.psql("-c", "COPY (SELECT 1) TO STDOUT; SELECT 'next'").stdout == "1\nnext\n"
 
 
 def test_backslash_copy_round_trips_a_csv_file(mux, fresh_table, tmp_path):
