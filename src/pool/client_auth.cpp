@@ -50,8 +50,9 @@ ClientAuth::Step ClientAuth::begin(AuthType type, const auth::UserSecret* secret
       } else if (secret != nullptr && secret->kind == auth::SecretKind::Plain) {
         s = auth::scramSecretFromPassword(secret->text, auth::randomScramSalt(), scramIterations);
       } else {
-        // Unknown user or an md5 secret: run a mock exchange that no proof can pass.
-        s = auth::scramSecretFromPassword(auth::randomScramSalt(), auth::randomScramSalt(), scramIterations);
+        // Unknown user or an md5 secret: a mock exchange that no proof can pass, with a salt
+        // that stays the same per user name so that repeated tries reveal nothing.
+        s = auth::scramMockSecret(user);
         secret_ = nullptr;
       }
       scram_ = std::make_unique<auth::ScramServer>(std::move(s));
