@@ -23,8 +23,12 @@ stop_leftovers() {
       postgres-*)
         runuser_prefix=()
         if [[ $(id -u) -eq 0 ]]; then runuser_prefix=(runuser -u postgres --); fi
-        "${runuser_prefix[@]}" /usr/lib/postgresql/15/bin/pg_ctl -D "$(head -n1 "$record")" \
+        data_dir=$(head -n1 "$record")
+        "${runuser_prefix[@]}" /usr/lib/postgresql/15/bin/pg_ctl -D "$data_dir" \
           -m immediate stop >/dev/null 2>&1 || true
+        if [[ $(basename "$(dirname "$data_dir")") == pgmux-it-pg-* ]]; then
+          rm -rf "$(dirname "$data_dir")"
+        fi
         ;;
       pgmux-*)
         if [[ -r /proc/$pid/exe && $(readlink "/proc/$pid/exe") == "$(head -n1 "$record")" ]]; then
