@@ -107,6 +107,18 @@ def test_copy_from_stdin_loads_every_row(mux, fresh_table, pg):
     assert stored == rows
 
 
+def test_copy_from_stdin_that_fails_midway_leaves_the_session_usable(mux, fresh_table, pg):
+    # Row 3 is not an integer: the server fails the COPY while psql is still sending data.
+    script = (f"COPY {fresh_table} (id, note) FROM STDIN;\n"
+              "1\tfine\n2\tfine\nthree\tbroken\n4\tnever stored\n\\.\n"
+              f"SELECT 'after', count(*) FROM {fresh_table};\n")
+    result = mux.psql("-v", "ON_ERROR_STOP=0", input=script)
+    assert "invalid input syntax for type integer" in result.stderr
+    assert result.stdout == "after|0\n"
+    with pg.connect() as conn:
+        assert conn.execute(f"SELECT count(*) FROM {fresh_table}").fetchone()[0] == 0
+
+
 def test_copy_to_stdout_returns_every_row(mux, fresh_table, pg):
     rows = _tricky_rows(50_000)
     with pg.connect() as conn:
