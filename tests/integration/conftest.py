@@ -251,12 +251,14 @@ class Pgmux:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self.stopped_by_test = True  # reported here; teardown need not repeat it
                 pytest.fail(f"pgmux exited with code {self.proc.returncode} during start-up\n"
                             f"--- {self.ini_path}\n{self.ini_path.read_text()}"
                             f"--- pgmux log\n{self.read_log()}", pytrace=False)
             if self._accepts_tcp() and self._has_unix_socket():
                 return
             time.sleep(0.05)
+        self.stopped_by_test = True
         self.stop()
         pytest.fail(f"pgmux did not accept connections on {self.host}:{self.port} within "
                     f"{READY_TIMEOUT_S:.0f} s\n--- pgmux log\n{self.read_log()}", pytrace=False)
