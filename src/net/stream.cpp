@@ -105,16 +105,34 @@ void Stream::readCb(uv_stream_t* st, ssize_t nread, const uv_buf_t*) {
 
 int Stream::queueWrite(Chunk* chunk, const char* base, size_t len, std::string* owned) {
   if (h_ == nullptr) return UV_EBADF;
-  auto* req = new WriteReq;
-  uv_buf_t buf;
   if (owned != nullptr) {
+    base = owned->data();
+    len = owned->size();
+  }
+  // Write at once when nothing is queued: no request, no reference, and no epoll_ctl that
+  // libuv's write completion would cost. Only what the kernel does not take is queued.
+  if (h_->stream.write_queue_size == 0) {
+    uv_buf_t now = uv_buf_init(const_cast<char*>(base), static_cast<unsigned>(len));
+    const int n = uv_try_write(&h_->stream, &now, 1);
+    if (n >= 0) {
+      if (static_cast<size_t>(n) == len) return 0;
+      base += n;
+      len -= static_cast<size_t>(n);
+    } else if (n != UV_EAGAIN) {
+      return n;
+    }
+  }
+  auto* req = new WriteReq;
+  if (owned != nullptr) {
+    const size_t skip = static_cast<size_t>(base - owned->data());
     req->owned = std::move(*owned);
-    buf = uv_buf_init(req->owned.data(), static_cast<unsigned>(req->owned.size()));
+    req->owned.erase(0, skip);
+    base = req->owned.data();
   } else {
     req->chunk = chunk;
     chunk->ref();
-    buf = uv_buf_init(const_cast<char*>(base), static_cast<unsigned>(len));
   }
+  uv_buf_t buf = uv_buf_init(const_cast<char*>(base), static_cast<unsigned>(len));
   int rc = uv_write(&req->req, &h_->stream, &buf, 1, writeCb);
   if (rc != 0) {
     if (req->chunk != nullptr) req->chunk->unref();

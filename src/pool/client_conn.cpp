@@ -107,8 +107,10 @@ void ClientConn::onStreamRead(net::Slice data) {
       return;
     case ClientState::WaitWelcome:
     case ClientState::Waiting:
+      // Still reading while queued, so that a client that leaves is noticed (and its request
+      // never runs); only a client that keeps sending is paused.
       keepPending(data);
-      stream_.stopRead();
+      if (pendingBytes_ > kMaxPendingBytes) stream_.stopRead();
       return;
     case ClientState::Idle:
       keepPending(data);
@@ -125,11 +127,13 @@ void ClientConn::onStreamRead(net::Slice data) {
 void ClientConn::keepPending(const net::Slice& s) {
   s.chunk->ref();
   pending_.push_back(s);
+  pendingBytes_ += s.length;
 }
 
 void ClientConn::dropPending() {
   for (auto& s : pending_) s.chunk->unref();
   pending_.clear();
+  pendingBytes_ = 0;
 }
 
 void ClientConn::onRequest() {
@@ -143,20 +147,20 @@ void ClientConn::onRequest() {
     }
   }
   state_ = ClientState::Waiting;
-  stream_.stopRead();
   pool_->clientNeedsServer(this);
+  if (state_ == ClientState::Waiting && pendingBytes_ > kMaxPendingBytes) stream_.stopRead();
 }
 
 void ClientConn::onServerLinked(ServerConn* s) {
   server_ = s;
   state_ = ClientState::Active;
-  std::vector<net::Slice> pending;
-  pending.swap(pending_);
-  for (size_t i = 0; i < pending.size(); ++i) {
-    if (state_ == ClientState::Active && server_ == s) forwardToServer(pending[i]);
-    pending[i].chunk->unref();
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    forwardToServer(pending_[i]);
+    // Only a close leaves Active here, and it has dropped the pending slices already.
+    if (state_ != ClientState::Active) return;
   }
-  if (state_ == ClientState::Active && !s->stream().aboveHighWater()) stream_.startRead();
+  dropPending();
+  if (!s->stream().aboveHighWater()) stream_.startRead();
 }
 
 void ClientConn::onServerReleased() {
@@ -166,9 +170,9 @@ void ClientConn::onServerReleased() {
   stream_.startRead();
 }
 
-void ClientConn::onServerLost(const Status& why) {
+void ClientConn::onServerLost(const Status& why, bool tell) {
   server_ = nullptr;
-  close(why, true);
+  close(why, tell);
 }
 
 void ClientConn::detachServer(bool clientGone) {
@@ -352,11 +356,11 @@ void ClientConn::authDone() {
     std::memcpy(c->tail(), loginBuf_.data(), loginBuf_.size());
     c->commit(loginBuf_.size());
     pending_.push_back(net::Slice{c, 0, loginBuf_.size()});
+    pendingBytes_ += loginBuf_.size();
     loginBuf_.clear();
   }
   loginBuf_.shrink_to_fit();
   state_ = ClientState::WaitWelcome;
-  stream_.stopRead();
   pool_->clientNeedsWelcome(this);
 }
 

@@ -61,13 +61,17 @@ void Pool::link(ClientConn* c, ServerConn* s) {
 }
 
 void Pool::launchServers() {
-  // One new server per waiting client not already covered by a login in progress, within pool_size.
-  const size_t wanted = waiting_.size() + (haveWelcome_ ? 0 : welcomeWaiters_.size() > 0 ? 1 : 0);
-  while (serverCount_ < poolSize_ && static_cast<size_t>(connecting_) < wanted) {
+  // One new server per waiting client not already covered by a login in progress, within
+  // pool_size. A connect that fails at once runs serverLoginFailed before connect() returns,
+  // which may fail the waiting clients: so recount each time, and stop at the first failure.
+  for (;;) {
+    const size_t wanted = waiting_.size() + (!haveWelcome_ && !welcomeWaiters_.empty() ? 1 : 0);
+    if (serverCount_ >= poolSize_ || static_cast<size_t>(connecting_) >= wanted) return;
     auto* s = new ServerConn(*this, pooler_.nextId());
     ++serverCount_;
     ++connecting_;
     s->connect();
+    if (s->state() == ServerState::Closing) return;
   }
 }
 
@@ -84,8 +88,9 @@ void Pool::serverReady(ServerConn* s) {
 
 void Pool::serverLoggedIn(ServerConn* s) {
   --connecting_;
-  learnWelcome(s->params());
+  // The server is placed first, so that a welcomed client's request finds it idle.
   serverReady(s);
+  learnWelcome(s->params());
 }
 
 void Pool::serverLoginFailed(ServerConn* s, const Status& why) {

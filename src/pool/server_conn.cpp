@@ -79,7 +79,10 @@ void ServerConn::close(const std::string& reason) {
   ClientConn* c = client_;
   client_ = nullptr;
   pool_.serverGone(this);
-  if (c != nullptr) c->onServerLost(Status::error(sqlstate::kConnectionFailure, "server conn crashed?"));
+  if (c != nullptr) {
+    // An error message may follow only whole messages: a client cut mid-message is just closed.
+    c->onServerLost(Status::error(sqlstate::kConnectionFailure, "server conn crashed?"), scanner_.atBoundary());
+  }
   pool_.pooler().deferDelete(this);
 }
 
@@ -301,6 +304,7 @@ void ServerConn::clientGone(bool clientAtBoundary) {
   const auto& cfg = pool_.pooler().config();
   if (pool_.mode() == PoolMode::Session && !cfg.serverResetQuery.empty()) {
     state_ = ServerState::Resetting;
+    stream_.startRead();  // reading may have been paused for the departed client's backpressure
     sendInternal(cfg.serverResetQuery);
     return;
   }
@@ -350,7 +354,8 @@ void ServerConn::processData(const net::Slice& s) {
           ClientConn* c = client_;
           client_ = nullptr;
           c->onServerLost(Status::error(sqlstate::kFeatureNotSupported,
-                                        "transaction blocks not allowed in statement pooling mode"));
+                                        "transaction blocks not allowed in statement pooling mode"),
+                          true);
           close("transaction block in statement pooling mode");
           return;
         }

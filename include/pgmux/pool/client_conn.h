@@ -46,8 +46,8 @@ class ClientConn final : public net::StreamHandler, public Deferred {
   void onServerLinked(ServerConn* s);
   // The server gave itself back after a finished transaction.
   void onServerReleased();
-  // The server died or failed under this client: tell the client and close.
-  void onServerLost(const Status& why);
+  // The server died or failed under this client: close, telling the client why when `tell`.
+  void onServerLost(const Status& why, bool tell);
   // The server-to-client half of forwarding.
   int writeToClient(const net::Slice& s) { return stream_.write(s); }
   bool writeQueueHigh() const { return stream_.aboveHighWater(); }
@@ -93,7 +93,11 @@ class ClientConn final : public net::StreamHandler, public Deferred {
   bool registered_ = false;
   bool counted_ = false;
   proto::FrameScanner scanner_;
-  std::vector<net::Slice> pending_;  // read while not linked; each holds a chunk reference
+  // Read while not linked; each slice holds a chunk reference. Past kMaxPendingBytes the client
+  // is not read until it gets a server.
+  static constexpr size_t kMaxPendingBytes = 64 * 1024;
+  std::vector<net::Slice> pending_;
+  size_t pendingBytes_ = 0;
 };
 
 }  // namespace pgmux::pool
