@@ -42,9 +42,45 @@ void raiseFdLimit() {
   }
 }
 
+// The config and its auth file, loaded and checked together (at start-up and on SIGHUP).
+struct Loaded {
+  std::shared_ptr<const pgmux::config::Config> cfg;
+  std::shared_ptr<const pgmux::auth::AuthFile> authFile;
+};
+
+// Returns an empty string on success, else the reason (naming file and line where there is one).
+std::string loadAll(const std::string& path, Loaded& out) {
+  using pgmux::config::AuthType;
+  try {
+    out.cfg = pgmux::config::loadConfig(path);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  switch (out.cfg->authType) {
+    case AuthType::Cert:
+    case AuthType::Hba:
+    case AuthType::Pam:
+    case AuthType::Ldap:
+      return path + ": auth_type " + pgmux::config::toString(out.cfg->authType) + " is not supported yet";
+    default:
+      break;
+  }
+  if (!out.cfg->authFile.empty()) {
+    auto r = pgmux::auth::loadAuthFile(out.cfg->authFile);
+    if (!r) return r.status().message();
+    out.authFile = std::make_shared<const pgmux::auth::AuthFile>(std::move(*r));
+  } else if (out.cfg->authType != AuthType::Any) {
+    return path + ": auth_file is required with auth_type " + pgmux::config::toString(out.cfg->authType);
+  } else {
+    out.authFile = std::make_shared<const pgmux::auth::AuthFile>();
+  }
+  return {};
+}
+
 struct Signals {
-  uv_signal_t term, intr, quit;
+  uv_signal_t term, intr, quit, hup, usr1, usr2;
   pgmux::pool::Pooler* pooler = nullptr;
+  std::string path;
 };
 
 void onStopSignal(uv_signal_t* h, int signum) {
@@ -52,6 +88,21 @@ void onStopSignal(uv_signal_t* h, int signum) {
   LOG_INFO("got signal %d, shutting down", signum);
   sig->pooler->stop();
   uv_stop(h->loop);
+}
+
+void onReloadSignal(uv_signal_t* h, int) {
+  auto* sig = static_cast<Signals*>(h->data);
+  Loaded next;
+  if (auto err = loadAll(sig->path, next); !err.empty()) {
+    LOG_ERROR("RELOAD failed, keeping the running config: %s", err.c_str());
+    return;
+  }
+  for (const auto& w : next.cfg->warnings) LOG_WARNING("%s", w.c_str());
+  sig->pooler->reload(next.cfg, next.authFile);
+}
+
+void onUnsupportedSignal(uv_signal_t*, int signum) {
+  LOG_WARNING("got signal %d (PAUSE/RESUME): not supported yet, ignored", signum);
 }
 
 }  // namespace
@@ -96,39 +147,13 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  std::shared_ptr<const pgmux::config::Config> cfg;
-  pgmux::auth::AuthFile authFile;
-  try {
-    cfg = pgmux::config::loadConfig(path);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "pgmux: %s\n", e.what());
+  Loaded loaded;
+  if (auto err = loadAll(path, loaded); !err.empty()) {
+    std::fprintf(stderr, "pgmux: %s\n", err.c_str());
     return 1;
   }
+  const auto& cfg = loaded.cfg;
   for (const auto& w : cfg->warnings) std::fprintf(stderr, "pgmux: warning: %s\n", w.c_str());
-  using pgmux::config::AuthType;
-  switch (cfg->authType) {
-    case AuthType::Cert:
-    case AuthType::Hba:
-    case AuthType::Pam:
-    case AuthType::Ldap:
-      std::fprintf(stderr, "pgmux: %s: auth_type %s is not supported yet\n", path.c_str(),
-                   pgmux::config::toString(cfg->authType));
-      return 1;
-    default:
-      break;
-  }
-  if (!cfg->authFile.empty()) {
-    auto r = pgmux::auth::loadAuthFile(cfg->authFile);
-    if (!r) {
-      std::fprintf(stderr, "pgmux: %s\n", r.status().message().c_str());
-      return 1;
-    }
-    authFile = std::move(*r);
-  } else if (cfg->authType != AuthType::Any) {
-    std::fprintf(stderr, "pgmux: %s: auth_file is required with auth_type %s\n", path.c_str(),
-                 pgmux::config::toString(cfg->authType));
-    return 1;
-  }
   if (checkOnly) {
     std::printf("pgmux: %s is valid\n", path.c_str());
     return 0;
@@ -156,17 +181,24 @@ int main(int argc, char** argv) {
   uv_loop_t* loop = uv_default_loop();
   int rc = 0;
   {
-    pgmux::pool::Pooler pooler(loop, cfg, std::move(authFile));
+    pgmux::pool::Pooler pooler(loop, cfg, loaded.authFile);
     if (auto err = pooler.start(); !err.empty()) {
       LOG_ERROR("%s", err.c_str());
       return 1;
     }
     Signals sig;
     sig.pooler = &pooler;
-    for (auto [h, signum] : {std::pair{&sig.term, SIGTERM}, std::pair{&sig.intr, SIGINT}, std::pair{&sig.quit, SIGQUIT}}) {
+    sig.path = path;
+    const std::pair<uv_signal_t*, std::pair<int, uv_signal_cb>> handlers[] = {
+        {&sig.term, {SIGTERM, onStopSignal}},   {&sig.intr, {SIGINT, onStopSignal}},
+        {&sig.quit, {SIGQUIT, onStopSignal}},   {&sig.hup, {SIGHUP, onReloadSignal}},
+        {&sig.usr1, {SIGUSR1, onUnsupportedSignal}}, {&sig.usr2, {SIGUSR2, onUnsupportedSignal}},
+    };
+    for (const auto& [h, what] : handlers) {
       uv_signal_init(loop, h);
       h->data = &sig;
-      uv_signal_start(h, onStopSignal, signum);
+      uv_signal_start(h, what.second, what.first);
+      uv_unref(reinterpret_cast<uv_handle_t*>(h));
     }
     LOG_INFO("pgmux %s started (pool_mode=%s, auth_type=%s)", PGMUX_VERSION,
              pgmux::config::toString(cfg->poolMode), pgmux::config::toString(cfg->authType));

@@ -293,7 +293,9 @@ void ClientConn::processLogin() {
 }
 
 bool ClientConn::handleStartup(const proto::StartupPacket& pkt) {
-  const auto& cfg = pooler_.config();
+  cfg_ = pooler_.configSnapshot();
+  authFile_ = pooler_.authFileSnapshot();
+  const auto& cfg = *cfg_;
   const std::string* user = pkt.find("user");
   if (user == nullptr || user->empty()) {
     close(Status::error(sqlstate::kProtocolViolation, "no username supplied"));
@@ -326,8 +328,8 @@ bool ClientConn::handleStartup(const proto::StartupPacket& pkt) {
   }
   if (cfg.logConnections) LOG_INFO("%s: login attempt", label().c_str());
 
-  auto it = pooler_.authFile().find(user_);
-  const auth::UserSecret* secret = it == pooler_.authFile().end() ? nullptr : &it->second;
+  auto it = authFile_->find(user_);
+  const auth::UserSecret* secret = it == authFile_->end() ? nullptr : &it->second;
   std::string out;
   const auto step = auth_.begin(cfg.authType, secret, user_, cfg.scramIterations, out);
   if (step == ClientAuth::Step::Failed) {
@@ -347,6 +349,9 @@ void ClientConn::authDone() {
     return;
   }
   pool_ = *pool;
+  db_ = nullptr;
+  cfg_.reset();
+  authFile_.reset();
   if (auth_.clientKey()) pooler_.rememberScramKeys(user_, *auth_.clientKey(), auth_.serverKey());
   pooler_.registerClient(this, cancelPid_, cancelKey_);
   registered_ = true;

@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "pgmux/config/settings.h"
 #include "pgmux/pool/client_conn.h"
 #include "pgmux/pool/server_conn.h"
 #include "pgmux/proto/messages.h"
@@ -85,7 +86,8 @@ Status resolveTarget(const config::DatabaseEntry& db, ServerTarget& t) {
 
 }  // namespace
 
-Pooler::Pooler(uv_loop_t* loop, std::shared_ptr<const config::Config> cfg, auth::AuthFile authFile)
+Pooler::Pooler(uv_loop_t* loop, std::shared_ptr<const config::Config> cfg,
+               std::shared_ptr<const auth::AuthFile> authFile)
     : loop_(loop),
       cfg_(std::move(cfg)),
       authFile_(std::move(authFile)),
@@ -130,6 +132,17 @@ std::string Pooler::start() {
   }
   if (listener_.empty()) return "nothing to listen on: set listen_addr or unix_socket_dir";
   return {};
+}
+
+void Pooler::reload(std::shared_ptr<const config::Config> cfg, std::shared_ptr<const auth::AuthFile> authFile) {
+  for (const auto* s = config::settings().data(); s != config::settings().data() + config::settings().size(); ++s) {
+    if (!s->reloadable && s->show(*cfg) != s->show(*cfg_)) {
+      LOG_WARNING("RELOAD: %s changed; it takes effect after a restart", s->name);
+    }
+  }
+  cfg_ = std::move(cfg);
+  authFile_ = std::move(authFile);
+  LOG_INFO("RELOAD: config %s and auth file reloaded", cfg_->path.c_str());
 }
 
 void Pooler::stop() {

@@ -82,7 +82,10 @@ class ClientConn final : public net::StreamHandler, public Deferred {
   std::string user_;
   std::string database_;
   std::string peer_;
-  const config::DatabaseEntry* db_ = nullptr;
+  // The snapshots this client's login uses (a RELOAD may replace the pooler's meanwhile).
+  std::shared_ptr<const config::Config> cfg_;
+  std::shared_ptr<const auth::AuthFile> authFile_;
+  const config::DatabaseEntry* db_ = nullptr;  // in *cfg_
   Pool* pool_ = nullptr;
   ServerConn* server_ = nullptr;
   ClientAuth auth_;

@@ -31,7 +31,8 @@ class Deferred {
 
 class Pooler {
  public:
-  Pooler(uv_loop_t* loop, std::shared_ptr<const config::Config> cfg, auth::AuthFile authFile);
+  Pooler(uv_loop_t* loop, std::shared_ptr<const config::Config> cfg,
+         std::shared_ptr<const auth::AuthFile> authFile);
   ~Pooler();
 
   // Opens the listeners; a message on failure, empty on success.
@@ -40,8 +41,15 @@ class Pooler {
   void stop();
 
   uv_loop_t* loop() { return loop_; }
+  // The current config and auth file. A connection that must keep using one snapshot across
+  // callbacks (a login in progress) holds the shared pointer.
   const config::Config& config() const { return *cfg_; }
-  const auth::AuthFile& authFile() const { return authFile_; }
+  const auth::AuthFile& authFile() const { return *authFile_; }
+  std::shared_ptr<const config::Config> configSnapshot() const { return cfg_; }
+  std::shared_ptr<const auth::AuthFile> authFileSnapshot() const { return authFile_; }
+  // RELOAD: new clients and new pools use the new config and auth file; pools already made keep
+  // their server address and size. Settings that need a restart are reported, not applied.
+  void reload(std::shared_ptr<const config::Config> cfg, std::shared_ptr<const auth::AuthFile> authFile);
   const TrackedParams& tracked() const { return tracked_; }
 
   // The pool for a client of `dbName` as `user` (configured entry `db`); creates it on first use.
@@ -73,7 +81,7 @@ class Pooler {
 
   uv_loop_t* loop_;
   std::shared_ptr<const config::Config> cfg_;
-  auth::AuthFile authFile_;
+  std::shared_ptr<const auth::AuthFile> authFile_;
   TrackedParams tracked_;
   net::Listener listener_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<Pool>> pools_;
