@@ -1,7 +1,9 @@
 // TCP and unix-socket listeners on libuv.
 #include "pgmux/net/listener.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -9,6 +11,21 @@
 #include "pgmux/util/log.h"
 
 namespace pgmux::net {
+
+namespace {
+// True when something accepts connections on the unix socket at `path`.
+bool socketIsLive(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof addr.sun_path) return false;
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  const bool live = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return live;
+}
+}  // namespace
 
 std::string Listener::listenTcp(const std::string& host, int port, int backlog) {
   sockaddr_storage addr{};
@@ -26,15 +43,19 @@ std::string Listener::listenTcp(const std::string& host, int port, int backlog) 
     uv_close(reinterpret_cast<uv_handle_t*>(tcp), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
     return "could not listen on " + host + ":" + std::to_string(port) + ": " + uv_strerror(rc);
   }
-  handles_.push_back({reinterpret_cast<uv_handle_t*>(tcp), false, {}});
+  handles_.push_back({reinterpret_cast<uv_handle_t*>(tcp), false, {}, 0});
   LOG_INFO("listening on %s:%d", host.c_str(), port);
   return {};
 }
 
 std::string Listener::listenUnix(const std::string& path, int mode, int backlog) {
-  // A stale socket file from a crashed run would make bind fail; PostgreSQL removes it too.
+  // A stale socket file from a crashed run would make bind fail, so it is removed; a live one
+  // (another pooler or a PostgreSQL on the same port) is not taken over.
   struct stat st{};
-  if (lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path.c_str());
+  if (lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+    if (socketIsLive(path)) return "unix socket " + path + " is in use by another process";
+    unlink(path.c_str());
+  }
   auto* pipe = new uv_pipe_t;
   uv_pipe_init(loop_, pipe, 0);
   pipe->data = this;
@@ -45,7 +66,9 @@ std::string Listener::listenUnix(const std::string& path, int mode, int backlog)
     return "could not listen on unix socket " + path + ": " + uv_strerror(rc);
   }
   chmod(path.c_str(), static_cast<mode_t>(mode));
-  handles_.push_back({reinterpret_cast<uv_handle_t*>(pipe), true, path});
+  ino_t inode = 0;
+  if (lstat(path.c_str(), &st) == 0) inode = st.st_ino;
+  handles_.push_back({reinterpret_cast<uv_handle_t*>(pipe), true, path, inode});
   LOG_INFO("listening on unix:%s", path.c_str());
   return {};
 }
@@ -64,7 +87,9 @@ void Listener::closeAll() {
   for (auto& e : handles_) {
     e.handle->data = nullptr;
     if (e.isPipe) {
-      unlink(e.path.c_str());
+      // Only our own socket file: another process may have replaced it since.
+      struct stat st{};
+      if (lstat(e.path.c_str(), &st) == 0 && st.st_ino == e.inode) unlink(e.path.c_str());
       uv_close(e.handle, [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
     } else {
       uv_close(e.handle, [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });

@@ -152,6 +152,7 @@ void ClientConn::onRequest() {
 }
 
 void ClientConn::onServerLinked(ServerConn* s) {
+  if (state_ == ClientState::Closing) return;
   server_ = s;
   state_ = ClientState::Active;
   for (size_t i = 0; i < pending_.size(); ++i) {
@@ -203,9 +204,15 @@ void ClientConn::forwardToServer(const net::Slice& s) {
       case 'S':
         srv->syncSent();
         break;
+      case 'E':
+        srv->executeSent();
+        break;
+      case 'c':
+      case 'f':
+        srv->copyEnded();
+        break;
       case 'P':
       case 'B':
-      case 'E':
       case 'D':
       case 'C':
       case 'H':

@@ -57,6 +57,8 @@ void Pool::forgetClient(ClientConn* c) {
 
 void Pool::link(ClientConn* c, ServerConn* s) {
   s->link(c);
+  // A failed write in link() closes the server, and the client with it.
+  if (s->state() == ServerState::Closing) return;
   c->onServerLinked(s);
 }
 

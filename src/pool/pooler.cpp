@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "pgmux/config/settings.h"
+#include "pgmux/pool/cancel_conn.h"
 #include "pgmux/pool/client_conn.h"
 #include "pgmux/pool/server_conn.h"
 #include "pgmux/proto/messages.h"
@@ -15,46 +16,6 @@
 namespace pgmux::pool {
 
 namespace {
-
-// A one-shot connection that carries a CancelRequest to a server and closes.
-class CancelConn final : public net::StreamHandler, public Deferred {
- public:
-  CancelConn(Pooler& pooler, uint32_t pid, uint32_t key)
-      : pooler_(pooler), stream_(pooler.loop(), this), pid_(pid), key_(key) {}
-  void start(const ServerTarget& t) {
-    const int rc = t.isUnix ? stream_.connectUnix(t.unixPath)
-                            : stream_.connectTcp(reinterpret_cast<const sockaddr*>(&t.addr));
-    if (rc != 0) finish();
-  }
-  void onStreamConnected(int status) override {
-    if (status != 0) {
-      finish();
-      return;
-    }
-    std::string out;
-    proto::encodeCancelRequest(out, pid_, key_);
-    if (stream_.write(std::move(out)) != 0) {
-      finish();
-      return;
-    }
-    stream_.startRead();  // the server closes the connection once it has the request
-  }
-  void onStreamRead(net::Slice) override {}
-  void onStreamEnd(int) override { finish(); }
-
- private:
-  void finish() {
-    if (done_) return;
-    done_ = true;
-    stream_.close();
-    pooler_.deferDelete(this);
-  }
-  Pooler& pooler_;
-  net::Stream stream_;
-  uint32_t pid_;
-  uint32_t key_;
-  bool done_ = false;
-};
 
 uint64_t cancelId(uint32_t pid, uint32_t key) { return (static_cast<uint64_t>(pid) << 32) | key; }
 
@@ -205,8 +166,9 @@ void Pooler::forwardCancel(uint32_t pid, uint32_t key) {
   if (it == byCancelKey_.end()) return;  // unknown key: ignored, as PostgreSQL does
   ServerConn* s = it->second->server();
   if (s == nullptr) return;  // nothing running: nothing to cancel
-  auto* cc = new CancelConn(*this, s->backendPid(), s->backendKey());
-  cc->start(s->pool().target());
+  auto* cc = new CancelConn(*this, s);
+  s->cancelStarted(cc);
+  cc->start();
 }
 
 void Pooler::rememberScramKeys(const std::string& user, const auth::ScramKey& clientKey,

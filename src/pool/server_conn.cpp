@@ -2,7 +2,10 @@
 // server-to-client half of forwarding with request accounting.
 #include "pgmux/pool/server_conn.h"
 
+#include <algorithm>
+
 #include "pgmux/auth/md5.h"
+#include "pgmux/pool/cancel_conn.h"
 #include "pgmux/pool/client_conn.h"
 #include "pgmux/proto/messages.h"
 #include "pgmux/util/log.h"
@@ -70,6 +73,8 @@ void ServerConn::close(const std::string& reason) {
     return;
   }
   state_ = ServerState::Closing;
+  for (CancelConn* cc : cancels_) cc->serverGone();
+  cancels_.clear();
   if (stream_.isOpen()) {
     std::string out;
     proto::encodeTerminate(out);
@@ -259,6 +264,9 @@ void ServerConn::becomeIdle() {
   client_ = nullptr;
   outstanding_ = 0;
   unsynced_ = false;
+  copyIn_ = false;
+  syncsSinceExecute_ = 0;
+  parkedForCancel_ = false;
   // Keep reading: an idle server that closes or reports an error is noticed at once.
   stream_.startRead();
 }
@@ -281,7 +289,8 @@ void ServerConn::link(ClientConn* c) {
 
 bool ServerConn::canRelease() const {
   return pool_.mode() != PoolMode::Session && outstanding_ == 0 && internalPending_ == 0 && !unsynced_ &&
-         !dirty_ && txStatus_ == 'I' && client_ != nullptr && client_->atMessageBoundary();
+         !dirty_ && !copyIn_ && txStatus_ == 'I' && cancels_.empty() && client_ != nullptr &&
+         client_->atMessageBoundary();
 }
 
 void ServerConn::release() {
@@ -295,12 +304,20 @@ void ServerConn::release() {
 void ServerConn::clientGone(bool clientAtBoundary) {
   client_ = nullptr;
   if (state_ != ServerState::Active) return;
-  const bool clean = clientAtBoundary && !dirty_ && outstanding_ == 0 && internalPending_ == 0 && !unsynced_ &&
-                     txStatus_ == 'I' && scanner_.atBoundary();
+  const bool clean = clientAtBoundary && !dirty_ && !copyIn_ && outstanding_ == 0 && internalPending_ == 0 &&
+                     !unsynced_ && txStatus_ == 'I' && scanner_.atBoundary();
   if (!clean) {
     close("client disconnected mid-transaction");
     return;
   }
+  if (!cancels_.empty()) {
+    parkedForCancel_ = true;  // finished when the last cancel has arrived
+    return;
+  }
+  finishClientGone();
+}
+
+void ServerConn::finishClientGone() {
   const auto& cfg = pool_.pooler().config();
   if (pool_.mode() == PoolMode::Session && !cfg.serverResetQuery.empty()) {
     state_ = ServerState::Resetting;
@@ -310,6 +327,22 @@ void ServerConn::clientGone(bool clientAtBoundary) {
   }
   becomeIdle();
   pool_.serverReady(this);
+}
+
+void ServerConn::cancelFinished(CancelConn* c) {
+  cancels_.erase(std::remove(cancels_.begin(), cancels_.end(), c), cancels_.end());
+  if (!cancels_.empty() || state_ != ServerState::Active) return;
+  if (parkedForCancel_) {
+    parkedForCancel_ = false;
+    finishClientGone();
+  } else if (canRelease()) {
+    release();
+  }
+}
+
+void ServerConn::clientWriteFailed() {
+  // The client is gone mid-answer: closing it closes this server too (not at a clean point).
+  client_->close(Status::error(sqlstate::kConnectionFailure, "client write failed"), false);
 }
 
 void ServerConn::processData(const net::Slice& s) {
@@ -333,6 +366,16 @@ void ServerConn::processData(const net::Slice& s) {
         if (internalPending_ > 0) {
           --internalPending_;
           start = pos;
+          if (setFailed_ && client_ != nullptr) {
+            // The client's parameters could not be applied: it must not run with others. Its
+            // request is already on the wire behind the SET, so the server goes too.
+            setFailed_ = false;
+            ClientConn* c = client_;
+            client_ = nullptr;
+            c->onServerLost(setError_, true);
+            close("could not apply the client's parameters");
+            return;
+          }
           if (internalPending_ == 0 && state_ == ServerState::Resetting) {
             if (txStatus_ != 'I') {
               close("server reset left a transaction open");
@@ -360,9 +403,14 @@ void ServerConn::processData(const net::Slice& s) {
           return;
         }
         if (canRelease()) {
-          if (pos > start) (void)client_->writeToClient(net::Slice{s.chunk, s.offset + start, pos - start});
-          start = pos;
+          if (pos > start && client_->writeToClient(net::Slice{s.chunk, s.offset + start, pos - start}) != 0) {
+            clientWriteFailed();
+            return;
+          }
           release();
+          // Nothing more belongs to that client; anything else in this read (a late notice) is
+          // not for whoever the pool has just linked, so it is dropped.
+          return;
         }
         continue;
       }
@@ -378,10 +426,20 @@ void ServerConn::processData(const net::Slice& s) {
         }
         break;
       }
+      case 'G':  // CopyInResponse: Syncs sent since the Execute are ignored in copy-in mode
+        copyIn_ = true;
+        outstanding_ = std::max(0, outstanding_ - syncsSinceExecute_);
+        syncsSinceExecute_ = 0;
+        break;
       case 'E':
         if (swallow) {
           proto::ErrorFields f;
           if (m.captured) (void)proto::parseErrorResponse(m.body, f);
+          if (internalPending_ > 0 && client_ != nullptr && !setFailed_) {
+            setFailed_ = true;
+            setError_ = Status::error(f.sqlstate.empty() ? sqlstate::kInternalError : f.sqlstate,
+                                      f.message.empty() ? "could not apply startup parameters" : f.message);
+          }
           LOG_WARNING("%s: error on %s: %s", label().c_str(), client_ == nullptr ? "idle server" : "internal query",
                       f.message.c_str());
           if (f.severity == "FATAL" || f.severity == "PANIC") {
@@ -398,7 +456,10 @@ void ServerConn::processData(const net::Slice& s) {
   const bool swallow = internalPending_ > 0 || client_ == nullptr;
   if (swallow || start >= s.length) return;
   ClientConn* c = client_;
-  if (c->writeToClient(net::Slice{s.chunk, s.offset + start, s.length - start}) != 0) return;
+  if (c->writeToClient(net::Slice{s.chunk, s.offset + start, s.length - start}) != 0) {
+    clientWriteFailed();
+    return;
+  }
   if (c->writeQueueHigh()) {
     // Backpressure: stop reading the server until the client's queue drains.
     stream_.stopRead();

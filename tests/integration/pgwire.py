@@ -150,3 +150,49 @@ def attempt_login(host, port, user, database, password, timeout=10.0):
                 sock.sendall(_message(b"p", scram.final_message(payload[4:].decode())))
             else:
                 raise ProtocolError(f"unsupported authentication request {code}")
+
+
+class RawSession:
+    """A logged-in connection (auth_type trust or any) that sends and reads raw messages."""
+
+    def __init__(self, host, port, user, database, extra_params=(), timeout=10.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        params = b"".join(k.encode() + b"\0" + v.encode() + b"\0"
+                          for k, v in (("user", user), ("database", database), *extra_params))
+        startup = struct.pack("!I", PROTOCOL_3_0) + params + b"\0"
+        self.sock.sendall(struct.pack("!I", len(startup) + 4) + startup)
+        self.welcome = self.read_until_ready()
+
+    def send(self, kind, payload=b""):
+        self.sock.sendall(_message(kind, payload))
+
+    def query(self, sql):
+        self.send(b"Q", sql.encode() + b"\0")
+
+    def read(self):
+        return _read_message(self.sock)
+
+    def read_until_ready(self):
+        """Messages up to and including ReadyForQuery, as (kind, payload) pairs."""
+        out = []
+        while True:
+            kind, payload = self.read()
+            if kind == b"R" and struct.unpack("!I", payload[:4])[0] != AUTH_OK:
+                raise ProtocolError("RawSession needs auth_type trust or any")
+            out.append((kind, payload))
+            if kind == b"Z":
+                return out
+
+    @staticmethod
+    def error_of(messages):
+        for kind, payload in messages:
+            if kind == b"E":
+                return _parse_error_fields(payload)
+        return None
+
+    def close(self):
+        try:
+            self.send(b"X")
+        except OSError:
+            pass
+        self.sock.close()

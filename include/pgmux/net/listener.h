@@ -1,6 +1,7 @@
 // Listening sockets: TCP addresses and the unix socket `.s.PGSQL.<port>`.
 #pragma once
 
+#include <sys/types.h>
 #include <uv.h>
 
 #include <functional>
@@ -30,6 +31,7 @@ class Listener {
     uv_handle_t* handle;
     bool isPipe;
     std::string path;
+    ino_t inode;  // of the socket file we made
   };
   uv_loop_t* loop_;
   AcceptFn onAccept_;

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "pgmux/auth/scram.h"
 #include "pgmux/net/stream.h"
@@ -15,6 +16,8 @@
 namespace pgmux::pool {
 
 enum class ServerState : uint8_t { Connecting, Login, Idle, Active, Resetting, Closing };
+
+class CancelConn;
 
 class ServerConn final : public net::StreamHandler, public Deferred {
  public:
@@ -39,12 +42,28 @@ class ServerConn final : public net::StreamHandler, public Deferred {
   void becomeIdle();
 
   // Request accounting, fed by the client's forwarding.
-  void requestSent() { ++outstanding_; }
-  void syncSent() {
+  void requestSent() {
     ++outstanding_;
+    syncsSinceExecute_ = 0;
+  }
+  void executeSent() {
+    unsynced_ = true;
+    syncsSinceExecute_ = 0;
+  }
+  void syncSent() {
     unsynced_ = false;
+    // In copy-in mode the backend ignores Sync: no ReadyForQuery will answer it.
+    if (copyIn_) return;
+    ++outstanding_;
+    ++syncsSinceExecute_;
   }
   void extendedSent() { unsynced_ = true; }
+  void copyEnded() { copyIn_ = false; }
+
+  // A CancelRequest for this server's query is on its way: the server stays with its client
+  // (or out of the pool) until it has arrived.
+  void cancelStarted(CancelConn* c) { cancels_.push_back(c); }
+  void cancelFinished(CancelConn* c);
   void markDirty() { dirty_ = true; }
 
   int write(const net::Slice& s) { return stream_.write(s); }
@@ -61,10 +80,12 @@ class ServerConn final : public net::StreamHandler, public Deferred {
 
  private:
   void processLogin();
+  void finishClientGone();
   bool handleAuthRequest(std::span<const uint8_t> body);
   void loginFailed(const Status& why);
   void processData(const net::Slice& s);
   bool canRelease() const;
+  void clientWriteFailed();
   void release();
   void sendInternal(const std::string& sql);
   std::string label() const;
@@ -84,6 +105,12 @@ class ServerConn final : public net::StreamHandler, public Deferred {
   int internalPending_ = 0; // ReadyForQuery of pgmux's own queries still to swallow
   bool unsynced_ = false;   // extended-protocol messages sent since the last Sync
   bool dirty_ = false;      // a partial message reached the server: never reuse it
+  bool copyIn_ = false;     // the backend is in copy-in mode (CopyInResponse seen)
+  int syncsSinceExecute_ = 0;  // Syncs sent after the last Execute or Query
+  bool parkedForCancel_ = false;  // client gone, server clean, a cancel still in flight
+  bool setFailed_ = false;  // pgmux's SET of the client's parameters failed
+  Status setError_;
+  std::vector<CancelConn*> cancels_;
   char txStatus_ = 'I';
 };
 

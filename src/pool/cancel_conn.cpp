@@ -1,0 +1,49 @@
+// CancelRequest forwarding over a fresh connection to the server.
+#include "pgmux/pool/cancel_conn.h"
+
+#include "pgmux/pool/server_conn.h"
+#include "pgmux/proto/messages.h"
+
+namespace pgmux::pool {
+
+CancelConn::CancelConn(Pooler& pooler, ServerConn* server)
+    : pooler_(pooler),
+      stream_(pooler.loop(), this),
+      server_(server),
+      pid_(server->backendPid()),
+      key_(server->backendKey()) {}
+
+void CancelConn::start() {
+  const ServerTarget& t = server_->pool().target();
+  const int rc = t.isUnix ? stream_.connectUnix(t.unixPath)
+                          : stream_.connectTcp(reinterpret_cast<const sockaddr*>(&t.addr));
+  if (rc != 0) finish();
+}
+
+void CancelConn::onStreamConnected(int status) {
+  if (status != 0) {
+    finish();
+    return;
+  }
+  std::string out;
+  proto::encodeCancelRequest(out, pid_, key_);
+  if (stream_.write(std::move(out)) != 0) {
+    finish();
+    return;
+  }
+  // PostgreSQL closes the connection once it has signalled the backend.
+  stream_.startRead();
+}
+
+void CancelConn::finish() {
+  if (done_) return;
+  done_ = true;
+  stream_.close();
+  pooler_.deferDelete(this);
+  if (ServerConn* s = server_) {
+    server_ = nullptr;
+    s->cancelFinished(this);
+  }
+}
+
+}  // namespace pgmux::pool
