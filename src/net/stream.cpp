@@ -97,10 +97,17 @@ void Stream::readCb(uv_stream_t* st, ssize_t nread, const uv_buf_t*) {
   Chunk* c = s->rbuf_;
   const size_t off = c->used();
   c->commit(static_cast<size_t>(nread));
-  // The handler may close (and so destroy) this stream; keep the chunk alive through the call.
+  // The handler may close this stream (the Stream object itself lives until the loop's
+  // deferred deletion); keep the chunk alive through the call.
   c->ref();
   s->handler_->onStreamRead(Slice{c, off, static_cast<size_t>(nread)});
   c->unref();
+  // Nobody kept a slice: give the chunk back, so an idle connection holds no buffer at all and
+  // the next read takes a warm one from the free list.
+  if (s->rbuf_ == c && c->refs() == 1) {
+    s->rbuf_ = nullptr;
+    c->unref();
+  }
 }
 
 int Stream::queueWrite(Chunk* chunk, const char* base, size_t len, std::string* owned) {

@@ -14,6 +14,7 @@ class Chunk {
   // A chunk with at least `capacity` bytes, from the per-thread free list when it is the default size.
   static Chunk* acquire(size_t capacity = kDefaultCapacity);
   void ref() { ++refs_; }
+  uint32_t refs() const { return refs_; }
   void unref() {
     if (--refs_ == 0) release();
   }
