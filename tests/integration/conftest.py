@@ -160,6 +160,27 @@ class PostgresServer:
         except OSError:
             return "(no PostgreSQL log)"
 
+    def restart(self):
+        """pg_ctl restart -m fast: every backend is terminated; same port and data directory."""
+        self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_path),
+                   "-m", "fast", "-w", "-t", "60", "restart"])
+        _forget_pid(self._pid_record)
+        self.pid = int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        self._pid_record = _record_pid("postgres", self.pid, str(self.data_dir))
+
+    def ensure_running(self):
+        """Starts the cluster again if a test left it stopped (pg_ctl status says no server)."""
+        status = subprocess.run(self._as_owner([str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir),
+                                                "status"]),
+                                capture_output=True, text=True, timeout=30, env=client_env())
+        if status.returncode == 0:
+            return
+        self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_path),
+                   "-w", "-t", "60", "start"])
+        _forget_pid(self._pid_record)
+        self.pid = int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        self._pid_record = _record_pid("postgres", self.pid, str(self.data_dir))
+
     def stop(self):
         if self.pid is not None:
             result = subprocess.run(
@@ -198,7 +219,7 @@ class Pgmux:
     """One pgmux process with its own ini, auth file and log, in a directory of its own."""
 
     def __init__(self, binary, workdir, pg, *, pool_mode, auth_type, users, default_pool_size,
-                 max_client_conn, unix_socket, settings, databases):
+                 max_client_conn, unix_socket, settings, databases, user_entries=None):
         self.binary = binary
         self.workdir = workdir
         self.pg = pg
@@ -232,6 +253,9 @@ class Pgmux:
             self.socket_dir.mkdir()
         lines = ["[databases]"]
         lines += [f"{name} = {spec}" for name, spec in databases.items()]
+        if user_entries:
+            lines += ["", "[users]"]
+            lines += [f"{name} = {spec}" for name, spec in user_entries.items()]
         lines += ["", "[pgbouncer]"]
         lines += [f"{key} = {value}" for key, value in main.items()]
         self.ini_path.write_text("\n".join(lines) + "\n")
@@ -358,11 +382,13 @@ def pgmux(request, pg, tmp_path):
     request.node.stash[_PGMUX_INSTANCES] = started
 
     def start(*, pool_mode="transaction", auth_type="md5", users=None, default_pool_size=20,
-              max_client_conn=100, unix_socket=False, settings=None, databases=None):
+              max_client_conn=100, unix_socket=False, settings=None, databases=None,
+              user_entries=None):
         instance = Pgmux(binary, tmp_path / f"pgmux{len(started)}", pg, pool_mode=pool_mode,
                          auth_type=auth_type, users=users, default_pool_size=default_pool_size,
                          max_client_conn=max_client_conn, unix_socket=unix_socket,
-                         settings=settings or {}, databases=databases)
+                         settings=settings or {}, databases=databases,
+                         user_entries=user_entries)
         started.append(instance)
         return instance.start()
 
@@ -370,6 +396,32 @@ def pgmux(request, pg, tmp_path):
     complaints = [c for c in (instance.stop() for instance in started) if c]
     if complaints:
         pytest.fail("; ".join(complaints), pytrace=False)
+
+
+def wait_for(probe, done, timeout=15.0, interval=0.1):
+    """Calls probe() until done(value) or the timeout; returns the last value either way."""
+    deadline = time.monotonic() + timeout
+    value = probe()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = probe()
+    return value
+
+
+def count_backends(pg, users=("md5user",), dbname=TEST_DB, state=None):
+    """Client backends PostgreSQL has for `users` in `dbname` (any database when None),
+    optionally only those whose state starts with `state`."""
+    query = ("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+             "AND usename = ANY(%s) AND (%s::text IS NULL OR datname = %s) "
+             "AND (%s::text IS NULL OR state LIKE %s || '%%')")
+    with pg.connect() as conn:
+        return conn.execute(query, [list(users), dbname, dbname, state, state]).fetchone()[0]
+
+
+def wait_for_no_backends(pg, users=("md5user",), dbname=TEST_DB, timeout=15.0):
+    """An earlier test's pgmux may take a moment to close its servers: start from zero."""
+    count = wait_for(lambda: count_backends(pg, users, dbname), lambda n: n == 0, timeout)
+    assert count == 0, f"{users} still have {count} backends before the test"
 
 
 @pytest.fixture

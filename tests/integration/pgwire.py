@@ -9,6 +9,7 @@ import struct
 from dataclasses import dataclass, field
 
 PROTOCOL_3_0 = 196608
+CANCEL_REQUEST_CODE = 80877102
 
 AUTH_OK = 0
 AUTH_CLEARTEXT = 3
@@ -103,11 +104,11 @@ class _ScramClient:
         return f"{without_proof},p={base64.b64encode(proof).decode()}".encode()
 
 
-def attempt_login(host, port, user, database, password, timeout=10.0):
+def attempt_login(host, port, user, database, password, timeout=10.0, extra_params=()):
     """Runs the start-up phase against host:port and reports how it ended."""
     outcome = StartupOutcome()
     params = b"".join(k.encode() + b"\0" + v.encode() + b"\0"
-                      for k, v in (("user", user), ("database", database)))
+                      for k, v in (("user", user), ("database", database), *extra_params))
     startup = struct.pack("!I", PROTOCOL_3_0) + params + b"\0"
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.sendall(struct.pack("!I", len(startup) + 4) + startup)
@@ -152,6 +153,43 @@ def attempt_login(host, port, user, database, password, timeout=10.0):
                 raise ProtocolError(f"unsupported authentication request {code}")
 
 
+@dataclass
+class QueryResult:
+    """What a simple Query got back: rows as text (None for NULL), the first ErrorResponse, and
+    the ReadyForQuery status, or closed=True when the connection ended before ReadyForQuery."""
+
+    rows: list = field(default_factory=list)
+    error: dict = None
+    status: bytes = None
+    closed: bool = False
+    messages: list = field(default_factory=list)
+
+
+def parse_data_row(payload):
+    (count,) = struct.unpack("!H", payload[:2])
+    values, pos = [], 2
+    for _ in range(count):
+        (length,) = struct.unpack("!i", payload[pos:pos + 4])
+        pos += 4
+        if length < 0:
+            values.append(None)
+        else:
+            values.append(payload[pos:pos + length].decode("utf-8", "replace"))
+            pos += length
+    return tuple(values)
+
+
+def send_cancel_request(host, port, pid, key, timeout=10.0):
+    """Sends a CancelRequest on a new connection and waits for the pooler to close it."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(struct.pack("!IIII", 16, CANCEL_REQUEST_CODE, pid, key))
+        try:
+            while sock.recv(256):
+                pass
+        except (ConnectionResetError, socket.timeout):
+            pass
+
+
 class RawSession:
     """A logged-in connection (auth_type trust or any) that sends and reads raw messages."""
 
@@ -182,6 +220,49 @@ class RawSession:
             out.append((kind, payload))
             if kind == b"Z":
                 return out
+
+    def read_until_ready_or_closed(self):
+        """Like read_until_ready, but a connection closed by the peer ends the list: returns
+        (messages, closed)."""
+        out = []
+        while True:
+            try:
+                kind, payload = self.read()
+            except (EOFError, ConnectionResetError):
+                return out, True
+            out.append((kind, payload))
+            if kind == b"Z":
+                return out, False
+
+    def run(self, sql):
+        """Sends one simple Query and collects its outcome (see QueryResult)."""
+        self.query(sql)
+        messages, closed = self.read_until_ready_or_closed()
+        result = QueryResult(messages=messages, closed=closed, error=self.error_of(messages))
+        for kind, payload in messages:
+            if kind == b"D":
+                result.rows.append(parse_data_row(payload))
+            elif kind == b"Z":
+                result.status = payload
+        return result
+
+    @property
+    def backend_key(self):
+        """(process ID, secret key) from the BackendKeyData of the welcome."""
+        for kind, payload in self.welcome:
+            if kind == b"K":
+                return struct.unpack("!II", payload[:8])
+        return None
+
+    def parameter_status(self, name):
+        """The value the welcome's last ParameterStatus gave for `name`, or None."""
+        value = None
+        for kind, payload in self.welcome:
+            if kind == b"S":
+                key, val = payload.split(b"\0")[:2]
+                if key.decode() == name:
+                    value = val.decode()
+        return value
 
     @staticmethod
     def error_of(messages):
