@@ -8,6 +8,7 @@ packages=(
   libuv1-dev libssl-dev libpq-dev libinih-dev catch2
   postgresql-15 postgresql-client-15 pgbouncer
   python3 python3-pytest python3-pytest-timeout python3-psycopg
+  python3-asyncpg libpostgresql-jdbc-java default-jdk-headless
   util-linux procps
 )
 
