@@ -190,6 +190,40 @@ def send_cancel_request(host, port, pid, key, timeout=10.0):
             pass
 
 
+def attempt_query(host, port, user, database, sql, extra_params=(), timeout=10.0):
+    """Logs in (auth_type trust or any) and runs one simple Query, stopping at the first error
+    of either step. The QueryResult's messages include the start-up's."""
+    result = QueryResult()
+    params = b"".join(k.encode() + b"\0" + v.encode() + b"\0"
+                      for k, v in (("user", user), ("database", database), *extra_params))
+    startup = struct.pack("!I", PROTOCOL_3_0) + params + b"\0"
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(struct.pack("!I", len(startup) + 4) + startup)
+        for phase in ("startup", "query"):
+            if phase == "query":
+                sock.sendall(_message(b"Q", sql.encode() + b"\0"))
+            while True:
+                try:
+                    kind, payload = _read_message(sock)
+                except (EOFError, ConnectionResetError):
+                    result.closed = True
+                    return result
+                result.messages.append((kind, payload))
+                if kind == b"E" and result.error is None:
+                    result.error = _parse_error_fields(payload)
+                elif kind == b"D":
+                    result.rows.append(parse_data_row(payload))
+                elif kind == b"R" and struct.unpack("!I", payload[:4])[0] != AUTH_OK:
+                    raise ProtocolError("attempt_query needs auth_type trust or any")
+                elif kind == b"Z":
+                    result.status = payload
+                    break
+            if result.error is not None:
+                return result
+        sock.sendall(_message(b"X", b""))
+    return result
+
+
 class RawSession:
     """A logged-in connection (auth_type trust or any) that sends and reads raw messages."""
 
