@@ -168,6 +168,11 @@ class PostgresServer:
         self.pid = int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
         self._pid_record = _record_pid("postgres", self.pid, str(self.data_dir))
 
+    def stop_cluster(self):
+        """pg_ctl stop -m fast, keeping the data directory for ensure_running() to start again."""
+        self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w",
+                   "-t", "60", "stop"])
+
     def ensure_running(self):
         """Starts the cluster again if a test left it stopped (pg_ctl status says no server)."""
         status = subprocess.run(self._as_owner([str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir),
