@@ -24,6 +24,7 @@ ClientConn::ClientConn(Pooler& pooler, uint64_t id)
     : pooler_(pooler),
       id_(id),
       stream_(pooler.loop(), this),
+      timer_(pooler.loop(), this),
       scanner_(static_cast<uint32_t>(std::min<int64_t>(pooler.config().maxPacketSize, 0x7fffffff))) {}
 
 ClientConn::~ClientConn() { dropPending(); }
@@ -45,6 +46,8 @@ void ClientConn::accept(uv_stream_t* server, bool isPipe) {
   }
   pooler_.clientOpened();
   counted_ = true;
+  connectedAt_ = uv_now(pooler_.loop());
+  armTimeouts();
   peer_ = stream_.peerName();
   stream_.setNoDelay();
   if (pooler_.config().tcpKeepalive) stream_.setKeepalive(true, 60);
@@ -67,6 +70,7 @@ void ClientConn::close(const Status& reason, bool tell) {
     LOG_INFO("%s: closing: client close request", label().c_str());
   }
   state_ = ClientState::Closing;
+  timer_.close();
   if (pool_ != nullptr) pool_->forgetClient(this);
   if (server_ != nullptr) detachServer(true);
   dropPending();
@@ -77,6 +81,10 @@ void ClientConn::close(const Status& reason, bool tell) {
   if (counted_) {
     pooler_.clientClosed();
     counted_ = false;
+  }
+  if (admitted_) {
+    pooler_.clientLeft(database_, user_);
+    admitted_ = false;
   }
   stream_.close();
   pooler_.deferDelete(this);
@@ -146,7 +154,7 @@ void ClientConn::onRequest() {
       return;
     }
   }
-  state_ = ClientState::Waiting;
+  setState(ClientState::Waiting);
   pool_->clientNeedsServer(this);
   if (state_ == ClientState::Waiting && pendingBytes_ > kMaxPendingBytes) stream_.stopRead();
 }
@@ -154,7 +162,7 @@ void ClientConn::onRequest() {
 void ClientConn::onServerLinked(ServerConn* s) {
   if (state_ == ClientState::Closing) return;
   server_ = s;
-  state_ = ClientState::Active;
+  setState(ClientState::Active);
   for (size_t i = 0; i < pending_.size(); ++i) {
     forwardToServer(pending_[i]);
     // Only a close leaves Active here, and it has dropped the pending slices already.
@@ -167,7 +175,7 @@ void ClientConn::onServerLinked(ServerConn* s) {
 void ClientConn::onServerReleased() {
   server_ = nullptr;
   if (state_ == ClientState::Closing) return;
-  state_ = ClientState::Idle;
+  setState(ClientState::Idle);
   stream_.startRead();
 }
 
@@ -199,9 +207,11 @@ void ClientConn::forwardToServer(const net::Slice& s) {
     switch (m.type) {
       case 'Q':
       case 'F':
+        if (activeTimeouts_) requestStarted();
         srv->requestSent();
         break;
       case 'S':
+        if (activeTimeouts_) requestStarted();
         srv->syncSent();
         break;
       case 'E':
@@ -244,6 +254,138 @@ void ClientConn::forwardToServer(const net::Slice& s) {
     stream_.stopRead();
     srv->stream().wantDrain();
   }
+}
+
+// ---- timeouts ----
+
+void ClientConn::setState(ClientState to) {
+  state_ = to;
+  stateSince_ = uv_now(pooler_.loop());
+  if (to != ClientState::Active) {
+    queryStart_ = 0;
+    txStart_ = 0;
+    idleInTxSince_ = 0;
+  }
+  armTimeouts();
+}
+
+void ClientConn::armTimeouts() {
+  uint64_t due = 0;
+  const auto consider = [&due](uint64_t since, double seconds) {
+    const uint64_t ms = net::timeoutMs(seconds);
+    if (since == 0 || ms == 0) return;
+    if (due == 0 || since + ms < due) due = since + ms;
+  };
+  switch (state_) {
+    case ClientState::Startup:
+    case ClientState::Auth:
+      consider(connectedAt_, pooler_.config().clientLoginTimeout);
+      break;
+    case ClientState::WaitWelcome:
+    case ClientState::Waiting:
+      consider(stateSince_, pool_->settings().queryWaitTimeout);
+      break;
+    case ClientState::Idle:
+      consider(stateSince_, pool_->settings().clientIdleTimeout);
+      break;
+    case ClientState::Active:
+      consider(queryStart_, pool_->settings().queryTimeout);
+      consider(idleInTxSince_, pool_->settings().idleTransactionTimeout);
+      consider(txStart_, pool_->settings().transactionTimeout);
+      break;
+    case ClientState::Closing:
+      return;
+  }
+  timer_.set(due);
+}
+
+void ClientConn::requestStarted() {
+  if (queryStart_ == 0) queryStart_ = uv_now(pooler_.loop());
+  idleInTxSince_ = 0;
+  armTimeouts();
+}
+
+void ClientConn::trackTransaction(char txStatus, bool idle) {
+  const uint64_t now = uv_now(pooler_.loop());
+  if (idle) queryStart_ = 0;
+  if (txStatus == 'I') {
+    txStart_ = 0;
+    idleInTxSince_ = 0;
+  } else {
+    if (txStart_ == 0) txStart_ = queryStart_ != 0 ? queryStart_ : now;
+    idleInTxSince_ = idle ? now : 0;
+  }
+  armTimeouts();
+}
+
+void ClientConn::onDeadline() {
+  const uint64_t now = uv_now(pooler_.loop());
+  const auto passed = [now](uint64_t since, double seconds) {
+    const uint64_t ms = net::timeoutMs(seconds);
+    return since != 0 && ms != 0 && now >= since + ms;
+  };
+  const auto timeout = [this](const char* what) {
+    close(Status::error(sqlstate::kProtocolViolation, what));
+  };
+  switch (state_) {
+    case ClientState::Startup:
+    case ClientState::Auth:
+      if (passed(connectedAt_, pooler_.config().clientLoginTimeout)) return timeout("client_login_timeout");
+      break;
+    case ClientState::WaitWelcome:
+    case ClientState::Waiting:
+      if (passed(stateSince_, pool_->settings().queryWaitTimeout)) return timeout("query_wait_timeout");
+      break;
+    case ClientState::Idle:
+      if (passed(stateSince_, pool_->settings().clientIdleTimeout)) return timeout("client_idle_timeout");
+      break;
+    case ClientState::Active: {
+      const auto& s = pool_->settings();
+      const char* what = passed(queryStart_, s.queryTimeout)                 ? "query timeout"
+                         : passed(idleInTxSince_, s.idleTransactionTimeout) ? "idle transaction timeout"
+                         : passed(txStart_, s.transactionTimeout)            ? "transaction timeout"
+                                                                             : nullptr;
+      if (what != nullptr) {
+        // A query still running is cancelled first: closing the connection alone would leave
+        // the backend working until it next writes.
+        if (queryStart_ != 0 && server_ != nullptr) pooler_.cancelServerQuery(server_);
+        return timeout(what);
+      }
+      break;
+    }
+    case ClientState::Closing:
+      return;
+  }
+  armTimeouts();
+}
+
+bool ClientConn::cancelWaitingRequest() {
+  if (state_ != ClientState::Waiting) return false;
+  // Only whole messages can be answered for: count the requests the client awaits answers to.
+  proto::FrameScanner scan(proto::kDefaultMaxPacketSize, 0);
+  int requests = 0;
+  for (const auto& sl : pending_) {
+    const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(sl.chunk->data() + sl.offset), sl.length);
+    size_t pos = 0;
+    proto::ScannedMessage m;
+    for (;;) {
+      const auto st = scan.next(bytes, pos, m);
+      if (st == proto::DecodeStatus::NeedMore) break;
+      if (st == proto::DecodeStatus::Invalid) return false;
+      if (m.type == 'Q' || m.type == 'F' || m.type == 'S') ++requests;
+      if (m.type == 'X') return false;
+    }
+  }
+  if (!scan.atBoundary() || requests == 0) return false;
+  pool_->forgetClient(this);
+  dropPending();
+  std::string out;
+  proto::encodeErrorResponse(out, "ERROR", sqlstate::kQueryCanceled, "canceling statement due to user request");
+  for (int i = 0; i < requests; ++i) proto::encodeReadyForQuery(out, 'I');
+  setState(ClientState::Idle);
+  stream_.startRead();
+  if (stream_.write(std::move(out)) != 0) close(Status::error(sqlstate::kConnectionFailure, "client write failed"), false);
+  return true;
 }
 
 // ---- login ----
@@ -323,8 +465,8 @@ bool ClientConn::handleStartup(const proto::StartupPacket& pkt) {
       startupParams_.set(canon, value);
       continue;
     }
+    if (name == "options" && parseOptions(value)) continue;
     if (listHas(cfg.ignoreStartupParameters, name)) continue;
-    if (name == "options" && value.find_first_not_of(' ') == std::string::npos) continue;
     close(Status::error(sqlstate::kProtocolViolation, "unsupported startup parameter: " + name));
     return false;
   }
@@ -333,6 +475,17 @@ bool ClientConn::handleStartup(const proto::StartupPacket& pkt) {
     close(Status::error(sqlstate::kInvalidCatalogName, "no such database: " + database_));
     return false;
   }
+  const config::UserEntry* userEntry = cfg.findUser(user_);
+  const int maxUserClients = userEntry != nullptr && userEntry->maxUserClientConnections
+                                 ? *userEntry->maxUserClientConnections
+                                 : cfg.maxUserClientConnections;
+  if (Status st = pooler_.admitClient(database_, user_, db_->maxDbClientConnections.value_or(cfg.maxDbClientConnections),
+                                      maxUserClients);
+      !st) {
+    close(st);
+    return false;
+  }
+  admitted_ = true;
   if (cfg.logConnections) LOG_INFO("%s: login attempt", label().c_str());
 
   auto it = authFile_->find(user_);
@@ -372,8 +525,59 @@ void ClientConn::authDone() {
     loginBuf_.clear();
   }
   loginBuf_.shrink_to_fit();
-  state_ = ClientState::WaitWelcome;
+  activeTimeouts_ = pool_->settings().queryTimeout > 0 || pool_->settings().idleTransactionTimeout > 0 ||
+                    pool_->settings().transactionTimeout > 0;
+  setState(ClientState::WaitWelcome);
   pool_->clientNeedsWelcome(this);
+}
+
+// The `options` startup parameter: "-c name=value" (or "-cname=value", "--name=value") items
+// separated by spaces, a backslash escaping the next character. Tracked names become startup
+// values; true when every item was one (nothing else is left to refuse).
+bool ClientConn::parseOptions(const std::string& value) {
+  std::vector<std::string> words;
+  std::string cur;
+  bool inWord = false;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const char ch = value[i];
+    if (ch == '\\' && i + 1 < value.size()) {
+      cur.push_back(value[++i]);
+      inWord = true;
+    } else if (ch == ' ' || ch == '\t') {
+      if (inWord) words.push_back(std::move(cur));
+      cur.clear();
+      inWord = false;
+    } else {
+      cur.push_back(ch);
+      inWord = true;
+    }
+  }
+  if (inWord) words.push_back(std::move(cur));
+  bool allTracked = true;
+  for (size_t i = 0; i < words.size(); ++i) {
+    std::string item;
+    if (words[i] == "-c" && i + 1 < words.size()) {
+      item = words[++i];
+    } else if (words[i].rfind("-c", 0) == 0 && words[i].size() > 2) {
+      item = words[i].substr(2);
+    } else if (words[i].rfind("--", 0) == 0) {
+      item = words[i].substr(2);
+      const size_t eq = item.find('=');
+      std::replace(item.begin(), item.begin() + static_cast<std::ptrdiff_t>(eq == std::string::npos ? item.size() : eq),
+                   '-', '_');
+    } else {
+      return false;
+    }
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos) return false;
+    const std::string_view canon = pooler_.tracked().canonical(std::string_view(item).substr(0, eq));
+    if (canon.empty()) {
+      allTracked = false;
+      continue;
+    }
+    startupParams_.set(canon, item.substr(eq + 1));
+  }
+  return allTracked;
 }
 
 void ClientConn::sendWelcome() {
@@ -395,7 +599,7 @@ void ClientConn::sendWelcome() {
     close(Status::error(sqlstate::kConnectionFailure, "client write failed"), false);
     return;
   }
-  state_ = ClientState::Idle;
+  setState(ClientState::Idle);
   if (!pending_.empty()) {
     onRequest();
   } else {

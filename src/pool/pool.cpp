@@ -1,4 +1,5 @@
-// Pool: server lists, the FIFO wait queue, and handing servers to clients.
+// Pool: server lists, the FIFO wait queue, handing servers to clients, and the pool's own
+// limits (pool_size, reserve, min_pool_size, server_login_retry).
 #include "pgmux/pool/pool.h"
 
 #include <algorithm>
@@ -10,14 +11,15 @@
 
 namespace pgmux::pool {
 
-Pool::Pool(Pooler& pooler, std::string dbName, std::string userName, ServerTarget target,
-           config::PoolMode mode, int poolSize)
+Pool::Pool(Pooler& pooler, std::string dbName, std::string userName, ServerTarget target, PoolSettings settings)
     : pooler_(pooler),
       dbName_(std::move(dbName)),
       userName_(std::move(userName)),
       target_(std::move(target)),
-      mode_(mode),
-      poolSize_(std::max(poolSize, 1)) {}
+      settings_(settings),
+      timer_(pooler.loop(), this) {
+  settings_.poolSize = std::max(settings_.poolSize, 1);
+}
 
 Pool::~Pool() = default;
 
@@ -30,20 +32,50 @@ void Pool::learnWelcome(const ParamList& params) {
   for (ClientConn* c : waiters) c->sendWelcome();
 }
 
+Status Pool::fastFail() const {
+  if (loginFailedAt_ == 0 || serverCount_ > 0) return Status::ok();
+  const uint64_t retry = net::timeoutMs(pooler_.config().serverLoginRetry);
+  if (uv_now(pooler_.loop()) >= loginFailedAt_ + retry) return Status::ok();
+  return Status::error(sqlstate::kProtocolViolation,
+                       "server login has been failing, try again later (server_login_retry)");
+}
+
 void Pool::clientNeedsWelcome(ClientConn* c) {
+  used_ = true;
   if (haveWelcome_) {
     c->sendWelcome();
     return;
   }
+  if (Status st = fastFail(); !st) {
+    c->close(st);
+    return;
+  }
   welcomeWaiters_.push_back(c);
-  if (connecting_ == 0) launchServers();
+  launchServers();
 }
 
 void Pool::clientNeedsServer(ClientConn* c) {
-  if (!idle_.empty()) {
+  const uint64_t now = uv_now(pooler_.loop());
+  const uint64_t checkDelay = net::timeoutMs(pooler_.config().serverCheckDelay);
+  while (!idle_.empty()) {
     ServerConn* s = idle_.back();
     idle_.pop_back();
+    if (s->expired(now)) {
+      s->close("server lifetime");
+      continue;
+    }
+    if (checkDelay > 0 && now - s->idleSince() >= checkDelay) {
+      // Long idle: make sure it still works before the client's request goes to it. The
+      // client waits first in line; a server that fails the check is replaced.
+      waiting_.push_front(c);
+      s->startCheck(pooler_.config().serverCheckQuery);
+      return;
+    }
     link(c, s);
+    return;
+  }
+  if (Status st = fastFail(); !st) {
+    c->close(st);
     return;
   }
   waiting_.push_back(c);
@@ -63,55 +95,106 @@ void Pool::link(ClientConn* c, ServerConn* s) {
 }
 
 void Pool::launchServers() {
-  // One new server per waiting client not already covered by a login in progress, within
-  // pool_size. A connect that fails at once runs serverLoginFailed before connect() returns,
-  // which may fail the waiting clients: so recount each time, and stop at the first failure.
+  const uint64_t now = uv_now(pooler_.loop());
+  const auto& cfg = pooler_.config();
+  // After a failed login no new one is tried for server_login_retry.
+  if (loginFailedAt_ != 0) {
+    const uint64_t retryAt = loginFailedAt_ + net::timeoutMs(cfg.serverLoginRetry);
+    if (now < retryAt) {
+      if (!waiting_.empty() || !welcomeWaiters_.empty() || (used_ && serverCount_ < settings_.minPoolSize)) {
+        timer_.set(retryAt);
+      }
+      return;
+    }
+  }
   for (;;) {
     const size_t wanted = waiting_.size() + (!haveWelcome_ && !welcomeWaiters_.empty() ? 1 : 0);
-    if (serverCount_ >= poolSize_ || static_cast<size_t>(connecting_) >= wanted) return;
+    const bool forMin = used_ && serverCount_ < settings_.minPoolSize;
+    if (static_cast<size_t>(connecting_) >= wanted && !forMin) return;
+    int cap = settings_.poolSize;
+    if (settings_.reservePoolSize > 0 && !waiting_.empty()) {
+      // The reserve opens to a client that has waited reserve_pool_timeout.
+      const uint64_t due = waiting_.front()->waitingSince() + net::timeoutMs(settings_.reservePoolTimeout);
+      if (now >= due) {
+        cap += settings_.reservePoolSize;
+      } else if (serverCount_ >= cap) {
+        timer_.set(due);
+      }
+    }
+    if (serverCount_ >= cap) return;
+    if (!pooler_.mayOpenServer(*this)) return;  // the pooler calls back when room is made
     auto* s = new ServerConn(*this, pooler_.nextId());
     ++serverCount_;
     ++connecting_;
+    pooler_.serverOpened(*this);
     s->connect();
-    if (s->state() == ServerState::Closing) return;
+    if (s->state() == ServerState::Closing) return;  // failed at once: retry later
   }
 }
 
+void Pool::onDeadline() { launchServers(); }
+
 void Pool::serverReady(ServerConn* s) {
   idle_.erase(std::remove(idle_.begin(), idle_.end(), s), idle_.end());
+  if (s->expired(uv_now(pooler_.loop()))) {
+    s->close("server lifetime");  // serverGone() opens a replacement if clients wait
+    return;
+  }
   if (!waiting_.empty()) {
     ClientConn* c = waiting_.front();
     waiting_.pop_front();
     link(c, s);
     return;
   }
-  idle_.push_back(s);
+  if (pooler_.config().serverRoundRobin) {
+    idle_.insert(idle_.begin(), s);  // FIFO reuse spreads load over all servers
+  } else {
+    idle_.push_back(s);  // LIFO: the most recently used server is the warmest
+  }
 }
 
 void Pool::serverLoggedIn(ServerConn* s) {
   --connecting_;
+  loginFailedAt_ = 0;
   // The server is placed first, so that a welcomed client's request finds it idle.
   serverReady(s);
   learnWelcome(s->params());
+  launchServers();  // min_pool_size, or more waiting clients
+}
+
+void Pool::failWaiting(std::list<ClientConn*>& clients, const Status& why) {
+  for (ClientConn* c : clients) c->close(why);
 }
 
 void Pool::serverLoginFailed(ServerConn* s, const Status& why) {
+  (void)s;
   --connecting_;
   --serverCount_;
-  (void)s;
+  pooler_.serverClosed(*this);
+  loginFailedAt_ = std::max<uint64_t>(uv_now(pooler_.loop()), 1);
+  loginError_ = why;
   // Clients that wait for this pool's first login, or for any server while none is left, get
   // the server's error instead of waiting for ever.
   std::list<ClientConn*> failed;
   failed.swap(welcomeWaiters_);
   if (serverCount_ == 0) failed.splice(failed.end(), waiting_);
-  for (ClientConn* c : failed) c->close(why);
+  failWaiting(failed, why);
+  launchServers();  // arms the retry timer if clients still wait
 }
 
 void Pool::serverGone(ServerConn* s) {
   --serverCount_;
   idle_.erase(std::remove(idle_.begin(), idle_.end(), s), idle_.end());
-  // Clients still waiting need a replacement.
-  if (!waiting_.empty()) launchServers();
+  pooler_.serverClosed(*this);
+  // Clients still waiting (or min_pool_size) need a replacement.
+  launchServers();
+}
+
+bool Pool::closeOneIdle(const char* reason) {
+  if (idle_.empty()) return false;
+  ServerConn* s = idle_.front();  // the coldest
+  s->close(reason);
+  return true;
 }
 
 }  // namespace pgmux::pool

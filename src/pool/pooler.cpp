@@ -130,17 +130,77 @@ Result<Pool*> Pooler::poolFor(const config::DatabaseEntry& db, const std::string
   if (!db.timezone.empty()) t.startupParams.emplace_back("TimeZone", db.timezone);
   if (!db.applicationName.empty()) t.startupParams.emplace_back("application_name", db.applicationName);
   const config::UserEntry* u = cfg.findUser(user);
-  config::PoolMode mode = cfg.poolMode;
-  if (db.poolMode) mode = *db.poolMode;
-  if (u != nullptr && u->poolMode) mode = *u->poolMode;
-  int size = cfg.defaultPoolSize;
-  if (db.poolSize) size = *db.poolSize;
-  if (u != nullptr && u->poolSize) size = *u->poolSize;
-  auto pool = std::make_unique<Pool>(*this, dbName, user, std::move(t), mode, size);
+  PoolSettings ps;
+  ps.mode = u != nullptr && u->poolMode ? *u->poolMode : db.poolMode ? *db.poolMode : cfg.poolMode;
+  ps.poolSize = u != nullptr && u->poolSize ? *u->poolSize : db.poolSize ? *db.poolSize : cfg.defaultPoolSize;
+  ps.minPoolSize = db.minPoolSize.value_or(cfg.minPoolSize);
+  ps.reservePoolSize =
+      u != nullptr && u->reservePoolSize ? *u->reservePoolSize : db.reservePoolSize.value_or(cfg.reservePoolSize);
+  ps.reservePoolTimeout = cfg.reservePoolTimeout;
+  ps.maxDbConnections = db.maxDbConnections.value_or(cfg.maxDbConnections);
+  ps.maxUserConnections =
+      u != nullptr && u->maxUserConnections ? *u->maxUserConnections : cfg.maxUserConnections;
+  ps.queryWaitTimeout = u != nullptr && u->queryWaitTimeout ? *u->queryWaitTimeout
+                                                             : db.queryWaitTimeout.value_or(cfg.queryWaitTimeout);
+  ps.serverLifetime = db.serverLifetime.value_or(cfg.serverLifetime);
+  ps.queryTimeout = u != nullptr && u->queryTimeout ? *u->queryTimeout : cfg.queryTimeout;
+  ps.idleTransactionTimeout =
+      u != nullptr && u->idleTransactionTimeout ? *u->idleTransactionTimeout : cfg.idleTransactionTimeout;
+  ps.transactionTimeout = u != nullptr && u->transactionTimeout ? *u->transactionTimeout : cfg.transactionTimeout;
+  ps.clientIdleTimeout = u != nullptr && u->clientIdleTimeout ? *u->clientIdleTimeout : cfg.clientIdleTimeout;
+  auto pool = std::make_unique<Pool>(*this, dbName, user, std::move(t), ps);
   Pool* p = pool.get();
   pools_.emplace(std::move(key), std::move(pool));
-  LOG_DEBUG("new pool %s/%s: mode=%s size=%d", dbName.c_str(), user.c_str(), config::toString(mode), size);
+  LOG_DEBUG("new pool %s/%s: mode=%s size=%d", dbName.c_str(), user.c_str(), config::toString(ps.mode),
+            ps.poolSize);
   return p;
+}
+
+bool Pooler::mayOpenServer(Pool& p) {
+  const auto& s = p.settings();
+  const bool dbFull = s.maxDbConnections > 0 && serversPerDb_[p.dbName()] >= s.maxDbConnections;
+  const bool userFull = s.maxUserConnections > 0 && serversPerUser_[p.userName()] >= s.maxUserConnections;
+  if (!dbFull && !userFull) return true;
+  // Make room by closing an idle server of another pool that shares the full limit.
+  for (auto& [key, other] : pools_) {
+    if (other.get() == &p) continue;
+    const bool shares = (dbFull && other->dbName() == p.dbName()) || (userFull && other->userName() == p.userName());
+    if (shares && other->closeOneIdle(dbFull ? "max_db_connections" : "max_user_connections")) break;
+  }
+  return false;
+}
+
+void Pooler::serverOpened(Pool& p) {
+  ++serversPerDb_[p.dbName()];
+  ++serversPerUser_[p.userName()];
+}
+
+void Pooler::serverClosed(Pool& p) {
+  --serversPerDb_[p.dbName()];
+  --serversPerUser_[p.userName()];
+  if (stopping_) return;
+  // A slot under a shared limit is free: pools of the same database or user that wait may use it.
+  for (auto& [key, other] : pools_) {
+    if (other.get() == &p || !other->hasWaiting()) continue;
+    if (other->dbName() == p.dbName() || other->userName() == p.userName()) other->launchServers();
+  }
+}
+
+Status Pooler::admitClient(const std::string& db, const std::string& user, int maxDb, int maxUser) {
+  if (maxDb > 0 && clientsPerDb_[db] >= maxDb) {
+    return Status::error(sqlstate::kTooManyConnections, "no more connections allowed (max_db_client_connections)");
+  }
+  if (maxUser > 0 && clientsPerUser_[user] >= maxUser) {
+    return Status::error(sqlstate::kTooManyConnections, "no more connections allowed (max_user_client_connections)");
+  }
+  ++clientsPerDb_[db];
+  ++clientsPerUser_[user];
+  return Status::ok();
+}
+
+void Pooler::clientLeft(const std::string& db, const std::string& user) {
+  --clientsPerDb_[db];
+  --clientsPerUser_[user];
 }
 
 void Pooler::registerClient(ClientConn* c, uint32_t& pid, uint32_t& key) {
@@ -164,8 +224,15 @@ void Pooler::unregisterClient(ClientConn* c, uint32_t pid, uint32_t key) {
 void Pooler::forwardCancel(uint32_t pid, uint32_t key) {
   auto it = byCancelKey_.find(cancelId(pid, key));
   if (it == byCancelKey_.end()) return;  // unknown key: ignored, as PostgreSQL does
-  ServerConn* s = it->second->server();
-  if (s == nullptr) return;  // nothing running: nothing to cancel
+  ClientConn* c = it->second;
+  if (ServerConn* s = c->server(); s != nullptr) {
+    cancelServerQuery(s);
+  } else {
+    (void)c->cancelWaitingRequest();  // a queued request is dropped; an idle client has nothing to cancel
+  }
+}
+
+void Pooler::cancelServerQuery(ServerConn* s) {
   auto* cc = new CancelConn(*this, s);
   s->cancelStarted(cc);
   cc->start();

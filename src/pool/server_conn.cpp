@@ -18,7 +18,8 @@ ServerConn::ServerConn(Pool& pool, uint64_t id)
     : pool_(pool),
       id_(id),
       stream_(pool.pooler().loop(), this),
-      scanner_(proto::kDefaultMaxPacketSize, 256) {}
+      scanner_(proto::kDefaultMaxPacketSize, 256),
+      timer_(pool.pooler().loop(), this) {}
 
 ServerConn::~ServerConn() = default;
 
@@ -29,6 +30,10 @@ std::string ServerConn::label() const {
 
 void ServerConn::connect() {
   const auto& t = pool_.target();
+  connectedAt_ = uv_now(pool_.pooler().loop());
+  if (const uint64_t ms = net::timeoutMs(pool_.pooler().config().serverConnectTimeout); ms > 0) {
+    timer_.set(connectedAt_ + ms);
+  }
   const int rc = t.isUnix ? stream_.connectUnix(t.unixPath)
                           : stream_.connectTcp(reinterpret_cast<const sockaddr*>(&t.addr));
   if (rc != 0) loginFailed(Status::error(sqlstate::kConnectionFailure,
@@ -61,6 +66,7 @@ void ServerConn::loginFailed(const Status& why) {
   LOG_WARNING("%s: login failed: %s", label().c_str(), why.message().c_str());
   state_ = ServerState::Closing;
   stream_.close();
+  timer_.close();
   pool_.serverLoginFailed(this, why);
   pool_.pooler().deferDelete(this);
 }
@@ -75,6 +81,7 @@ void ServerConn::close(const std::string& reason) {
   state_ = ServerState::Closing;
   for (CancelConn* cc : cancels_) cc->serverGone();
   cancels_.clear();
+  timer_.close();
   if (stream_.isOpen()) {
     std::string out;
     proto::encodeTerminate(out);
@@ -115,6 +122,7 @@ void ServerConn::onStreamRead(net::Slice data) {
     case ServerState::Idle:
     case ServerState::Active:
     case ServerState::Resetting:
+    case ServerState::Testing:
       processData(data);
       return;
   }
@@ -267,8 +275,57 @@ void ServerConn::becomeIdle() {
   copyIn_ = false;
   syncsSinceExecute_ = 0;
   parkedForCancel_ = false;
+  idleSince_ = uv_now(pool_.pooler().loop());
+  armIdleTimer(idleSince_);
   // Keep reading: an idle server that closes or reports an error is noticed at once.
   stream_.startRead();
+}
+
+void ServerConn::armIdleTimer(uint64_t from) {
+  // The earlier of server_idle_timeout and server_lifetime; reuse only moves it later.
+  const uint64_t idleMs = net::timeoutMs(pool_.pooler().config().serverIdleTimeout);
+  const uint64_t lifeMs = net::timeoutMs(pool_.settings().serverLifetime);
+  uint64_t due = idleMs > 0 ? from + idleMs : 0;
+  if (lifeMs > 0 && (due == 0 || connectedAt_ + lifeMs < due)) due = connectedAt_ + lifeMs;
+  timer_.set(due);
+}
+
+bool ServerConn::expired(uint64_t now) const {
+  const uint64_t lifeMs = net::timeoutMs(pool_.settings().serverLifetime);
+  return lifeMs > 0 && now >= connectedAt_ + lifeMs;
+}
+
+void ServerConn::startCheck(const std::string& query) {
+  state_ = ServerState::Testing;
+  sendInternal(query);
+}
+
+void ServerConn::onDeadline() {
+  const uint64_t now = uv_now(pool_.pooler().loop());
+  switch (state_) {
+    case ServerState::Connecting:
+    case ServerState::Login:
+      loginFailed(Status::error(sqlstate::kConnectionFailure, "server connect timeout (server_connect_timeout)"));
+      return;
+    case ServerState::Idle: {
+      if (expired(now)) {
+        close("server lifetime");
+        return;
+      }
+      const uint64_t idleMs = net::timeoutMs(pool_.pooler().config().serverIdleTimeout);
+      if (idleMs > 0 && now >= idleSince_ + idleMs && pool_.serverCount() > pool_.settings().minPoolSize) {
+        close("server idle timeout");
+        return;
+      }
+      armIdleTimer(now);  // kept for min_pool_size: look again one idle period later
+      return;
+    }
+    case ServerState::Active:
+    case ServerState::Resetting:
+    case ServerState::Testing:
+    case ServerState::Closing:
+      return;  // lifetime is checked when the server comes back to the pool
+  }
 }
 
 void ServerConn::sendInternal(const std::string& sql) {
@@ -296,8 +353,14 @@ bool ServerConn::canRelease() const {
 void ServerConn::release() {
   ClientConn* c = client_;
   client_ = nullptr;
-  becomeIdle();
   c->onServerReleased();
+  const auto& cfg = pool_.pooler().config();
+  if (cfg.serverResetQueryAlways && !cfg.serverResetQuery.empty()) {
+    state_ = ServerState::Resetting;
+    sendInternal(cfg.serverResetQuery);
+    return;
+  }
+  becomeIdle();
   pool_.serverReady(this);
 }
 
@@ -319,7 +382,7 @@ void ServerConn::clientGone(bool clientAtBoundary) {
 
 void ServerConn::finishClientGone() {
   const auto& cfg = pool_.pooler().config();
-  if (pool_.mode() == PoolMode::Session && !cfg.serverResetQuery.empty()) {
+  if ((pool_.mode() == PoolMode::Session || cfg.serverResetQueryAlways) && !cfg.serverResetQuery.empty()) {
     state_ = ServerState::Resetting;
     stream_.startRead();  // reading may have been paused for the departed client's backpressure
     sendInternal(cfg.serverResetQuery);
@@ -376,7 +439,8 @@ void ServerConn::processData(const net::Slice& s) {
             close("could not apply the client's parameters");
             return;
           }
-          if (internalPending_ == 0 && state_ == ServerState::Resetting) {
+          if (internalPending_ == 0 &&
+              (state_ == ServerState::Resetting || state_ == ServerState::Testing)) {
             if (txStatus_ != 'I') {
               close("server reset left a transaction open");
               return;
@@ -391,6 +455,7 @@ void ServerConn::processData(const net::Slice& s) {
           continue;
         }
         if (outstanding_ > 0) --outstanding_;
+        client_->onReadyForQuery(txStatus_, outstanding_ == 0);
         if (pool_.mode() == PoolMode::Statement && txStatus_ != 'I' && outstanding_ == 0) {
           // Statement mode allows no transaction blocks: the server is closed, not reused.
           (void)client_->writeToClient(net::Slice{s.chunk, s.offset + start, pos - start});

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "pgmux/net/deadline_timer.h"
 #include "pgmux/net/stream.h"
 #include "pgmux/pool/client_auth.h"
 #include "pgmux/pool/params.h"
@@ -26,7 +27,7 @@ enum class ClientState : uint8_t {
   Closing,
 };
 
-class ClientConn final : public net::StreamHandler, public Deferred {
+class ClientConn final : public net::StreamHandler, public net::DeadlineHandler, public Deferred {
  public:
   ClientConn(Pooler& pooler, uint64_t id);
   ~ClientConn() override;
@@ -55,6 +56,17 @@ class ClientConn final : public net::StreamHandler, public Deferred {
   // Resumes reading after the server's write queue drained.
   void resumeRead();
 
+  // When the client started waiting for a server (loop clock, ms).
+  uint64_t waitingSince() const { return stateSince_; }
+  // Transaction state reported by the linked server's ReadyForQuery; `idle` when nothing of
+  // the client is outstanding. Drives idle_transaction_timeout and transaction_timeout.
+  void onReadyForQuery(char txStatus, bool idle) {
+    if (activeTimeouts_) trackTransaction(txStatus, idle);
+  }
+  // A CancelRequest for a client still waiting in the queue: its request is dropped and it
+  // gets 57014, as if the query had been cancelled. False when it cannot be done cleanly.
+  bool cancelWaitingRequest();
+
   // Closes with a reason: logged, and sent as a FATAL ErrorResponse when `tell` is set.
   void close(const Status& reason, bool tell = true);
 
@@ -62,6 +74,8 @@ class ClientConn final : public net::StreamHandler, public Deferred {
   void onStreamRead(net::Slice data) override;
   void onStreamEnd(int status) override;
   void onStreamDrained() override;
+  // A timeout of the current state passed.
+  void onDeadline() override;
 
  private:
   void processLogin();
@@ -72,6 +86,11 @@ class ClientConn final : public net::StreamHandler, public Deferred {
   void keepPending(const net::Slice& s);
   void dropPending();
   void detachServer(bool clientGone);
+  void setState(ClientState to);
+  void armTimeouts();
+  void trackTransaction(char txStatus, bool idle);
+  void requestStarted();
+  bool parseOptions(const std::string& value);
   std::string label() const;
 
   Pooler& pooler_;
@@ -95,6 +114,15 @@ class ClientConn final : public net::StreamHandler, public Deferred {
   uint32_t cancelKey_ = 0;
   bool registered_ = false;
   bool counted_ = false;
+  bool admitted_ = false;  // counted in the per-database/user client limits
+  // Timeouts (loop clock, ms; 0 = not running).
+  net::DeadlineTimer timer_;
+  bool activeTimeouts_ = false;  // query, idle-transaction or transaction timeout set
+  uint64_t connectedAt_ = 0;
+  uint64_t stateSince_ = 0;
+  uint64_t queryStart_ = 0;
+  uint64_t txStart_ = 0;
+  uint64_t idleInTxSince_ = 0;
   proto::FrameScanner scanner_;
   // Read while not linked; each slice holds a chunk reference. Past kMaxPendingBytes the client
   // is not read until it gets a server.

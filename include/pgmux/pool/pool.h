@@ -12,6 +12,7 @@
 
 #include "pgmux/auth/auth_file.h"
 #include "pgmux/config/config.h"
+#include "pgmux/net/deadline_timer.h"
 #include "pgmux/pool/params.h"
 #include "pgmux/proto/messages.h"
 #include "pgmux/util/status.h"
@@ -21,6 +22,24 @@ namespace pgmux::pool {
 class Pooler;
 class ClientConn;
 class ServerConn;
+
+// The settings of one pool, resolved once from the [users] entry, the [databases] entry and the
+// main section (in that order of precedence) when the pool is made.
+struct PoolSettings {
+  config::PoolMode mode = config::PoolMode::Session;
+  int poolSize = 20;
+  int minPoolSize = 0;
+  int reservePoolSize = 0;
+  double reservePoolTimeout = 5;
+  int maxDbConnections = 0;    // 0: no limit
+  int maxUserConnections = 0;  // 0: no limit
+  double queryWaitTimeout = 120;
+  double serverLifetime = 3600;
+  double queryTimeout = 0;
+  double idleTransactionTimeout = 0;
+  double transactionTimeout = 0;
+  double clientIdleTimeout = 0;
+};
 
 // Where and as whom the pool's servers log in.
 struct ServerTarget {
@@ -35,16 +54,16 @@ struct ServerTarget {
   std::vector<std::pair<std::string, std::string>> startupParams;  // from the entry
 };
 
-class Pool {
+class Pool final : public net::DeadlineHandler {
  public:
-  Pool(Pooler& pooler, std::string dbName, std::string userName, ServerTarget target,
-       config::PoolMode mode, int poolSize);
-  ~Pool();
+  Pool(Pooler& pooler, std::string dbName, std::string userName, ServerTarget target, PoolSettings settings);
+  ~Pool() override;
 
   const std::string& dbName() const { return dbName_; }
   const std::string& userName() const { return userName_; }
   const ServerTarget& target() const { return target_; }
-  config::PoolMode mode() const { return mode_; }
+  config::PoolMode mode() const { return settings_.mode; }
+  const PoolSettings& settings() const { return settings_; }
   Pooler& pooler() { return pooler_; }
 
   // The welcome parameters once a server has logged in.
@@ -53,7 +72,8 @@ class Pool {
 
   // A client finished auth and needs the welcome; it gets it now or when a server has logged in.
   void clientNeedsWelcome(ClientConn* c);
-  // A client has a request: it is linked to an idle server now or queued (FIFO).
+  // A client has a request: it is linked to an idle server now or queued (FIFO). While server
+  // logins keep failing and the pool has no server, the client is failed at once instead.
   void clientNeedsServer(ClientConn* c);
   // The client leaves every queue of this pool (it is closing).
   void forgetClient(ClientConn* c);
@@ -70,20 +90,33 @@ class Pool {
   // Learned from a server's login.
   void learnWelcome(const ParamList& params);
 
+  // Opens servers if clients wait, min_pool_size is not met, or the reserve is due; called
+  // again by the pooler when a server of the same database or user closes.
+  void launchServers();
+  bool hasWaiting() const { return !waiting_.empty(); }
+  // Closes one idle server to make room for another pool under max_db/user_connections.
+  bool closeOneIdle(const char* reason);
+
   int serverCount() const { return serverCount_; }
   size_t waitingCount() const { return waiting_.size(); }
   size_t idleCount() const { return idle_.size(); }
 
  private:
-  void launchServers();
   void link(ClientConn* c, ServerConn* s);
+  void onDeadline() override;
+  // Failing login, no server left: the error for a client that needs one now; ok otherwise.
+  Status fastFail() const;
+  void failWaiting(std::list<ClientConn*>& clients, const Status& why);
 
   Pooler& pooler_;
   std::string dbName_;
   std::string userName_;
   ServerTarget target_;
-  config::PoolMode mode_;
-  int poolSize_;
+  PoolSettings settings_;
+  net::DeadlineTimer timer_;  // login retry, reserve pool, min_pool_size
+  bool used_ = false;         // min_pool_size applies once a client has come
+  uint64_t loginFailedAt_ = 0;
+  Status loginError_;
 
   bool haveWelcome_ = false;
   ParamList welcome_;

@@ -60,11 +60,24 @@ class Pooler {
   void unregisterClient(ClientConn* c, uint32_t pid, uint32_t key);
   // Forwards a CancelRequest for a client's (pid, key) to the server it is linked to.
   void forwardCancel(uint32_t pid, uint32_t key);
+  // Sends a CancelRequest for whatever `s` is running, over a new connection.
+  void cancelServerQuery(ServerConn* s);
 
   // SCRAM pass-through: keys recovered from a client's login, for logging in to servers as it.
   void rememberScramKeys(const std::string& user, const auth::ScramKey& clientKey,
                          const auth::ScramKey& serverKey);
   const std::pair<auth::ScramKey, auth::ScramKey>* scramKeys(const std::string& user) const;
+
+  // Server counts per database and user, for max_db_connections and max_user_connections.
+  // mayOpenServer may close an idle server of another pool to make room (the pool is then
+  // called back through launchServers once it is gone).
+  bool mayOpenServer(Pool& p);
+  void serverOpened(Pool& p);
+  void serverClosed(Pool& p);
+  // Client counts per database and user, for max_db_client_connections and
+  // max_user_client_connections; admitClient counts the client in when it is allowed.
+  Status admitClient(const std::string& db, const std::string& user, int maxDb, int maxUser);
+  void clientLeft(const std::string& db, const std::string& user);
 
   // Connection counting for max_client_conn.
   int clientCount() const { return clientCount_; }
@@ -87,6 +100,10 @@ class Pooler {
   std::map<std::pair<std::string, std::string>, std::unique_ptr<Pool>> pools_;
   std::unordered_map<uint64_t, ClientConn*> byCancelKey_;
   std::unordered_map<std::string, std::pair<auth::ScramKey, auth::ScramKey>> scramKeys_;
+  std::unordered_map<std::string, int> serversPerDb_;
+  std::unordered_map<std::string, int> serversPerUser_;
+  std::unordered_map<std::string, int> clientsPerDb_;
+  std::unordered_map<std::string, int> clientsPerUser_;
   std::vector<Deferred*> graveyard_;
   uv_check_t* check_ = nullptr;
   int clientCount_ = 0;

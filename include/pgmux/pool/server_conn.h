@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pgmux/auth/scram.h"
+#include "pgmux/net/deadline_timer.h"
 #include "pgmux/net/stream.h"
 #include "pgmux/pool/params.h"
 #include "pgmux/pool/pool.h"
@@ -15,11 +16,12 @@
 
 namespace pgmux::pool {
 
-enum class ServerState : uint8_t { Connecting, Login, Idle, Active, Resetting, Closing };
+// Testing: running server_check_query before a long-idle server is handed out.
+enum class ServerState : uint8_t { Connecting, Login, Idle, Active, Resetting, Testing, Closing };
 
 class CancelConn;
 
-class ServerConn final : public net::StreamHandler, public Deferred {
+class ServerConn final : public net::StreamHandler, public net::DeadlineHandler, public Deferred {
  public:
   ServerConn(Pool& pool, uint64_t id);
   ~ServerConn() override;
@@ -40,6 +42,11 @@ class ServerConn final : public net::StreamHandler, public Deferred {
   void clientGone(bool clientAtBoundary);
   // Idle in the pool.
   void becomeIdle();
+  uint64_t idleSince() const { return idleSince_; }
+  // Past server_lifetime: closed instead of reused.
+  bool expired(uint64_t now) const;
+  // Runs `query` (server_check_query) and comes back to the pool through serverReady().
+  void startCheck(const std::string& query);
 
   // Request accounting, fed by the client's forwarding.
   void requestSent() {
@@ -77,6 +84,8 @@ class ServerConn final : public net::StreamHandler, public Deferred {
   void onStreamRead(net::Slice data) override;
   void onStreamEnd(int status) override;
   void onStreamDrained() override;
+  // server_connect_timeout, server_idle_timeout, server_lifetime.
+  void onDeadline() override;
 
  private:
   void processLogin();
@@ -85,6 +94,7 @@ class ServerConn final : public net::StreamHandler, public Deferred {
   void loginFailed(const Status& why);
   void processData(const net::Slice& s);
   bool canRelease() const;
+  void armIdleTimer(uint64_t from);
   void clientWriteFailed();
   void release();
   void sendInternal(const std::string& sql);
@@ -111,6 +121,9 @@ class ServerConn final : public net::StreamHandler, public Deferred {
   bool setFailed_ = false;  // pgmux's SET of the client's parameters failed
   Status setError_;
   std::vector<CancelConn*> cancels_;
+  net::DeadlineTimer timer_;
+  uint64_t connectedAt_ = 0;
+  uint64_t idleSince_ = 0;
   char txStatus_ = 'I';
 };
 
