@@ -144,6 +144,9 @@ def test_client_login_timeout_disconnects_a_client_that_never_logs_in(pgmux, beg
         assert logged_in.execute("SELECT 1").fetchone() == (1,)
 
 
+# Tests that leave a transaction open on purpose take fresh_table before pgmux: fixtures are torn
+# down in reverse, so pgmux (and any transaction it still holds) is gone before the table is
+# dropped, and a pgmux without the timeout fails the test instead of blocking the DROP.
 def _assert_rolled_back(pg, table, server_pid):
     left = wait_for(lambda: count_backends(pg, state="idle in transaction"), lambda n: n == 0)
     assert left == 0, "a transaction of the timed-out client is still open"
@@ -154,7 +157,7 @@ def _assert_rolled_back(pg, table, server_pid):
     assert state is None or state[0] == "idle", state
 
 
-def test_idle_transaction_timeout_closes_the_client_and_rolls_back(pgmux, pg, fresh_table):
+def test_idle_transaction_timeout_closes_the_client_and_rolls_back(fresh_table, pgmux, pg):
     mux = pgmux(auth_type="trust", default_pool_size=1,
                 settings={"idle_transaction_timeout": 1})
     session = _raw(mux)
@@ -187,7 +190,7 @@ def test_per_user_idle_transaction_timeout_applies_to_that_user_only(pgmux, pg):
     other.close()
 
 
-def test_transaction_timeout_closes_a_long_transaction(pgmux, pg, fresh_table):
+def test_transaction_timeout_closes_a_long_transaction(fresh_table, pgmux, pg):
     mux = pgmux(auth_type="trust", default_pool_size=1, settings={"transaction_timeout": 1})
     # Short transactions, many of them, add up to far more than the timeout: each is fine.
     quick = _raw(mux)
