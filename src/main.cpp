@@ -184,6 +184,7 @@ int main(int argc, char** argv) {
     pgmux::pool::Pooler pooler(loop, cfg, loaded.authFile);
     if (auto err = pooler.start(); !err.empty()) {
       LOG_ERROR("%s", err.c_str());
+      if (!cfg->pidfile.empty()) unlink(cfg->pidfile.c_str());
       return 1;
     }
     Signals sig;

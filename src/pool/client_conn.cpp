@@ -376,12 +376,14 @@ bool ClientConn::cancelWaitingRequest() {
       if (m.type == 'X') return false;
     }
   }
-  if (!scan.atBoundary() || requests == 0) return false;
+  // One request (a Query, or one extended batch ending in Sync) is answered exactly as
+  // PostgreSQL would; a queued pipeline of several is left to run.
+  if (!scan.atBoundary() || requests != 1) return false;
   pool_->forgetClient(this);
   dropPending();
   std::string out;
   proto::encodeErrorResponse(out, "ERROR", sqlstate::kQueryCanceled, "canceling statement due to user request");
-  for (int i = 0; i < requests; ++i) proto::encodeReadyForQuery(out, 'I');
+  proto::encodeReadyForQuery(out, 'I');
   setState(ClientState::Idle);
   stream_.startRead();
   if (stream_.write(std::move(out)) != 0) close(Status::error(sqlstate::kConnectionFailure, "client write failed"), false);
@@ -429,10 +431,10 @@ void ClientConn::processLogin() {
       }
       if (buf.size() < h.totalSize()) return;
       std::string out;
-      const auto step = auth_.onPasswordMessage(buf.subspan(proto::kFrameHeaderSize, h.bodySize()), out);
+      const auto step = auth_->onPasswordMessage(buf.subspan(proto::kFrameHeaderSize, h.bodySize()), out);
       loginBuf_.erase(0, h.totalSize());
       if (step == ClientAuth::Step::Failed) {
-        close(auth_.error());
+        close(auth_->error());
         return;
       }
       if (!out.empty()) (void)stream_.write(std::move(out));
@@ -491,9 +493,10 @@ bool ClientConn::handleStartup(const proto::StartupPacket& pkt) {
   auto it = authFile_->find(user_);
   const auth::UserSecret* secret = it == authFile_->end() ? nullptr : &it->second;
   std::string out;
-  const auto step = auth_.begin(cfg.authType, secret, user_, cfg.scramIterations, out);
+  auth_ = std::make_unique<ClientAuth>();
+  const auto step = auth_->begin(cfg.authType, secret, user_, cfg.scramIterations, out);
   if (step == ClientAuth::Step::Failed) {
-    close(auth_.error());
+    close(auth_->error());
     return false;
   }
   if (!out.empty()) (void)stream_.write(std::move(out));
@@ -512,7 +515,8 @@ void ClientConn::authDone() {
   db_ = nullptr;
   cfg_.reset();
   authFile_.reset();
-  if (auth_.clientKey()) pooler_.rememberScramKeys(user_, *auth_.clientKey(), auth_.serverKey());
+  if (auth_->clientKey()) pooler_.rememberScramKeys(user_, *auth_->clientKey(), auth_->serverKey());
+  auth_.reset();  // the exchange's state is not needed once logged in
   pooler_.registerClient(this, cancelPid_, cancelKey_);
   registered_ = true;
   // Bytes the client sent after its last login message wait for the first request.

@@ -33,7 +33,11 @@ void Pool::learnWelcome(const ParamList& params) {
 }
 
 Status Pool::fastFail() const {
+  // A database that is down or restarting (connection refused, "starting up") is waited for,
+  // within query_wait_timeout; one that rejects the login, or a pool that never logged in, fails
+  // new clients at once while server_login_retry runs.
   if (loginFailedAt_ == 0 || serverCount_ > 0) return Status::ok();
+  if (haveWelcome_ && !loginRejected_) return Status::ok();
   const uint64_t retry = net::timeoutMs(pooler_.config().serverLoginRetry);
   if (uv_now(pooler_.loop()) >= loginFailedAt_ + retry) return Status::ok();
   return Status::error(sqlstate::kProtocolViolation,
@@ -122,7 +126,8 @@ void Pool::launchServers() {
       }
     }
     if (serverCount_ >= cap) return;
-    if (!pooler_.mayOpenServer(*this)) return;  // the pooler calls back when room is made
+    // The pooler calls back when room is made; only clients (not min_pool_size) evict.
+    if (!pooler_.mayOpenServer(*this, static_cast<size_t>(connecting_) < wanted)) return;
     auto* s = new ServerConn(*this, pooler_.nextId());
     ++serverCount_;
     ++connecting_;
@@ -144,6 +149,10 @@ void Pool::serverReady(ServerConn* s) {
     ClientConn* c = waiting_.front();
     waiting_.pop_front();
     link(c, s);
+    return;
+  }
+  if (pooler_.siblingWaitsForSlot(*this)) {
+    s->close("max_db_connections/max_user_connections: slot given to another pool");
     return;
   }
   if (pooler_.config().serverRoundRobin) {
@@ -173,11 +182,16 @@ void Pool::serverLoginFailed(ServerConn* s, const Status& why) {
   pooler_.serverClosed(*this);
   loginFailedAt_ = std::max<uint64_t>(uv_now(pooler_.loop()), 1);
   loginError_ = why;
-  // Clients that wait for this pool's first login, or for any server while none is left, get
-  // the server's error instead of waiting for ever.
+  // Auth (28), unknown database (3D) and permission (42) errors are the database refusing
+  // this login; anything else (no connection, shutting down, starting up) is an outage.
+  const std::string& code = why.sqlstate();
+  loginRejected_ = code.rfind("28", 0) == 0 || code.rfind("3D", 0) == 0 || code.rfind("42", 0) == 0;
+  // Clients waiting for the pool's first login get the server's error. Clients with a request
+  // wait through an outage (retried every server_login_retry, bounded by query_wait_timeout)
+  // but not through a refusal once no server is left.
   std::list<ClientConn*> failed;
   failed.swap(welcomeWaiters_);
-  if (serverCount_ == 0) failed.splice(failed.end(), waiting_);
+  if (serverCount_ == 0 && loginRejected_) failed.splice(failed.end(), waiting_);
   failWaiting(failed, why);
   launchServers();  // arms the retry timer if clients still wait
 }
@@ -189,6 +203,8 @@ void Pool::serverGone(ServerConn* s) {
   // Clients still waiting (or min_pool_size) need a replacement.
   launchServers();
 }
+
+bool Pool::hasWaiting() const { return !waiting_.empty() || (!haveWelcome_ && !welcomeWaiters_.empty()); }
 
 bool Pool::closeOneIdle(const char* reason) {
   if (idle_.empty()) return false;

@@ -156,11 +156,24 @@ Result<Pool*> Pooler::poolFor(const config::DatabaseEntry& db, const std::string
   return p;
 }
 
-bool Pooler::mayOpenServer(Pool& p) {
+bool Pooler::siblingWaitsForSlot(Pool& p) {
+  const auto& s = p.settings();
+  const bool dbFull = s.maxDbConnections > 0 && serversPerDb_[p.dbName()] >= s.maxDbConnections;
+  const bool userFull = s.maxUserConnections > 0 && serversPerUser_[p.userName()] >= s.maxUserConnections;
+  if (!dbFull && !userFull) return false;
+  for (auto& [key, other] : pools_) {
+    if (other.get() == &p || !other->hasWaiting()) continue;
+    if ((dbFull && other->dbName() == p.dbName()) || (userFull && other->userName() == p.userName())) return true;
+  }
+  return false;
+}
+
+bool Pooler::mayOpenServer(Pool& p, bool evict) {
   const auto& s = p.settings();
   const bool dbFull = s.maxDbConnections > 0 && serversPerDb_[p.dbName()] >= s.maxDbConnections;
   const bool userFull = s.maxUserConnections > 0 && serversPerUser_[p.userName()] >= s.maxUserConnections;
   if (!dbFull && !userFull) return true;
+  if (!evict) return false;
   // Make room by closing an idle server of another pool that shares the full limit.
   for (auto& [key, other] : pools_) {
     if (other.get() == &p) continue;

@@ -357,6 +357,7 @@ void ServerConn::release() {
   const auto& cfg = pool_.pooler().config();
   if (cfg.serverResetQueryAlways && !cfg.serverResetQuery.empty()) {
     state_ = ServerState::Resetting;
+    stream_.startRead();  // reading may have been paused for the client's backpressure
     sendInternal(cfg.serverResetQuery);
     return;
   }

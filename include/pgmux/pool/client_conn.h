@@ -4,6 +4,7 @@
 #pragma once
 
 #include <list>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -107,7 +108,7 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   const config::DatabaseEntry* db_ = nullptr;  // in *cfg_
   Pool* pool_ = nullptr;
   ServerConn* server_ = nullptr;
-  ClientAuth auth_;
+  std::unique_ptr<ClientAuth> auth_;  // during login only
   ParamList startupParams_;  // tracked values the client asked for at startup
   ParamList params_;         // the client's view of the tracked values
   uint32_t cancelPid_ = 0;

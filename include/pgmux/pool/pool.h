@@ -93,7 +93,8 @@ class Pool final : public net::DeadlineHandler {
   // Opens servers if clients wait, min_pool_size is not met, or the reserve is due; called
   // again by the pooler when a server of the same database or user closes.
   void launchServers();
-  bool hasWaiting() const { return !waiting_.empty(); }
+  // Clients that need a server (a request, or the pool's first login).
+  bool hasWaiting() const;
   // Closes one idle server to make room for another pool under max_db/user_connections.
   bool closeOneIdle(const char* reason);
 
@@ -116,6 +117,7 @@ class Pool final : public net::DeadlineHandler {
   net::DeadlineTimer timer_;  // login retry, reserve pool, min_pool_size
   bool used_ = false;         // min_pool_size applies once a client has come
   uint64_t loginFailedAt_ = 0;
+  bool loginRejected_ = false;  // the last failure was the server refusing the login
   Status loginError_;
 
   bool haveWelcome_ = false;

@@ -37,7 +37,7 @@ class Pooler {
 
   // Opens the listeners; a message on failure, empty on success.
   std::string start();
-  // Closes the listeners and every connection.
+  // Closes the listeners (connections end with the process).
   void stop();
 
   uv_loop_t* loop() { return loop_; }
@@ -71,7 +71,9 @@ class Pooler {
   // Server counts per database and user, for max_db_connections and max_user_connections.
   // mayOpenServer may close an idle server of another pool to make room (the pool is then
   // called back through launchServers once it is gone).
-  bool mayOpenServer(Pool& p);
+  bool mayOpenServer(Pool& p, bool evict);
+  // True when a pool sharing a full max_db/user_connections limit with `p` has clients waiting.
+  bool siblingWaitsForSlot(Pool& p);
   void serverOpened(Pool& p);
   void serverClosed(Pool& p);
   // Client counts per database and user, for max_db_client_connections and
