@@ -77,10 +77,22 @@ std::string loadAll(const std::string& path, Loaded& out) {
   return {};
 }
 
+// verbose and logfile, at start-up and on reload; -v on the command line adds to verbose.
+bool applyLogSettings(const pgmux::config::Config& cfg, int cmdlineVerbose) {
+  const int level = static_cast<int>(pgmux::LogLevel::Log) + std::max(cmdlineVerbose, cfg.verbose);
+  pgmux::setLogLevel(static_cast<pgmux::LogLevel>(std::min(level, static_cast<int>(pgmux::LogLevel::Noise))));
+  if (!pgmux::setLogFile(cfg.logfile.c_str())) {
+    LOG_ERROR("cannot open logfile %s: %s", cfg.logfile.c_str(), std::strerror(errno));
+    return false;
+  }
+  return true;
+}
+
 struct Signals {
   uv_signal_t term, intr, quit, hup, usr1, usr2;
   pgmux::pool::Pooler* pooler = nullptr;
   std::string path;
+  int verbose = 0;
 };
 
 void onStopSignal(uv_signal_t* h, int signum) {
@@ -98,6 +110,7 @@ void onReloadSignal(uv_signal_t* h, int) {
     return;
   }
   for (const auto& w : next.cfg->warnings) LOG_WARNING("%s", w.c_str());
+  applyLogSettings(*next.cfg, sig->verbose);
   sig->pooler->reload(next.cfg, next.authFile);
 }
 
@@ -160,12 +173,7 @@ int main(int argc, char** argv) {
   }
 
   pgmux::setLogQuiet(quiet);
-  const int level = static_cast<int>(pgmux::LogLevel::Log) + std::max(verbose, cfg->verbose);
-  pgmux::setLogLevel(static_cast<pgmux::LogLevel>(std::min(level, static_cast<int>(pgmux::LogLevel::Noise))));
-  if (!cfg->logfile.empty() && !pgmux::setLogFile(cfg->logfile.c_str())) {
-    std::fprintf(stderr, "pgmux: cannot open logfile %s: %s\n", cfg->logfile.c_str(), std::strerror(errno));
-    return 1;
-  }
+  if (!applyLogSettings(*cfg, verbose)) return 1;
   if (daemon) {
     if (::daemon(1, cfg->logfile.empty() ? 1 : 0) != 0) {
       std::fprintf(stderr, "pgmux: cannot daemonize: %s\n", std::strerror(errno));
@@ -190,6 +198,7 @@ int main(int argc, char** argv) {
     Signals sig;
     sig.pooler = &pooler;
     sig.path = path;
+    sig.verbose = verbose;
     const std::pair<uv_signal_t*, std::pair<int, uv_signal_cb>> handlers[] = {
         {&sig.term, {SIGTERM, onStopSignal}},   {&sig.intr, {SIGINT, onStopSignal}},
         {&sig.quit, {SIGQUIT, onStopSignal}},   {&sig.hup, {SIGHUP, onReloadSignal}},

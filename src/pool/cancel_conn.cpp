@@ -9,12 +9,16 @@ namespace pgmux::pool {
 CancelConn::CancelConn(Pooler& pooler, ServerConn* server)
     : pooler_(pooler),
       stream_(pooler.loop(), this),
+      timer_(pooler.loop(), this),
       server_(server),
       pid_(server->backendPid()),
       key_(server->backendKey()) {}
 
 void CancelConn::start() {
   const ServerTarget& t = server_->pool().target();
+  if (const uint64_t ms = net::timeoutMs(pooler_.config().cancelWaitTimeout); ms > 0) {
+    timer_.set(uv_now(pooler_.loop()) + ms);
+  }
   const int rc = t.isUnix ? stream_.connectUnix(t.unixPath)
                           : stream_.connectTcp(reinterpret_cast<const sockaddr*>(&t.addr));
   if (rc != 0) finish();
@@ -39,6 +43,7 @@ void CancelConn::finish() {
   if (done_) return;
   done_ = true;
   stream_.close();
+  timer_.close();
   pooler_.deferDelete(this);
   if (ServerConn* s = server_) {
     server_ = nullptr;

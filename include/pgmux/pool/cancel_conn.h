@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "pgmux/net/deadline_timer.h"
 #include "pgmux/net/stream.h"
 #include "pgmux/pool/pooler.h"
 
@@ -12,7 +13,7 @@ namespace pgmux::pool {
 
 class ServerConn;
 
-class CancelConn final : public net::StreamHandler, public Deferred {
+class CancelConn final : public net::StreamHandler, public net::DeadlineHandler, public Deferred {
  public:
   CancelConn(Pooler& pooler, ServerConn* server);
   // Connects to the server's address; the server learns the end through cancelFinished().
@@ -23,12 +24,15 @@ class CancelConn final : public net::StreamHandler, public Deferred {
   void onStreamConnected(int status) override;
   void onStreamRead(net::Slice) override {}
   void onStreamEnd(int) override { finish(); }
+  // cancel_wait_timeout: a cancel that has not got through by then is given up.
+  void onDeadline() override { finish(); }
 
  private:
   void finish();
 
   Pooler& pooler_;
   net::Stream stream_;
+  net::DeadlineTimer timer_;
   ServerConn* server_;
   uint32_t pid_;
   uint32_t key_;
