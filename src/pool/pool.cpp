@@ -68,6 +68,10 @@ void Pool::clientNeedsServer(ClientConn* c) {
       s->close("server lifetime");
       continue;
     }
+    if (s->generation() != generation_) {
+      s->close("database configuration changed");
+      continue;
+    }
     if (checkDelay > 0 && now - s->idleSince() >= checkDelay) {
       // Long idle: make sure it still works before the client's request goes to it. The
       // client waits first in line; a server that fails the check is replaced.
@@ -145,6 +149,10 @@ void Pool::serverReady(ServerConn* s) {
     s->close("server lifetime");  // serverGone() opens a replacement if clients wait
     return;
   }
+  if (s->generation() != generation_) {
+    s->close("database configuration changed");
+    return;
+  }
   if (!waiting_.empty()) {
     ClientConn* c = waiting_.front();
     waiting_.pop_front();
@@ -202,6 +210,14 @@ void Pool::serverGone(ServerConn* s) {
   pooler_.serverClosed(*this);
   // Clients still waiting (or min_pool_size) need a replacement.
   launchServers();
+}
+
+void Pool::retarget(ServerTarget t) {
+  target_ = std::move(t);
+  ++generation_;
+  std::vector<ServerConn*> idle;
+  idle.swap(idle_);
+  for (ServerConn* s : idle) s->close("database configuration changed");
 }
 
 bool Pool::hasWaiting() const { return !waiting_.empty() || (!haveWelcome_ && !welcomeWaiters_.empty()); }

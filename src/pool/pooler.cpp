@@ -45,6 +45,25 @@ Status resolveTarget(const config::DatabaseEntry& db, ServerTarget& t) {
   return Status::ok();
 }
 
+// Where and as whom the servers of a pool for `dbName` as `user` log in.
+bool sameServer(const ServerTarget& a, const ServerTarget& b) {
+  return a.host == b.host && a.port == b.port && a.database == b.database && a.user == b.user &&
+         a.password == b.password && a.startupParams == b.startupParams;
+}
+
+Status makeTarget(const config::DatabaseEntry& db, const std::string& dbName, const std::string& user,
+                  ServerTarget& t) {
+  if (Status st = resolveTarget(db, t); !st) return st;
+  t.database = db.dbname.empty() ? dbName : db.dbname;
+  t.user = db.user.empty() ? user : db.user;
+  t.password = db.password;
+  if (!db.clientEncoding.empty()) t.startupParams.emplace_back("client_encoding", db.clientEncoding);
+  if (!db.datestyle.empty()) t.startupParams.emplace_back("DateStyle", db.datestyle);
+  if (!db.timezone.empty()) t.startupParams.emplace_back("TimeZone", db.timezone);
+  if (!db.applicationName.empty()) t.startupParams.emplace_back("application_name", db.applicationName);
+  return Status::ok();
+}
+
 }  // namespace
 
 Pooler::Pooler(uv_loop_t* loop, std::shared_ptr<const config::Config> cfg,
@@ -103,6 +122,17 @@ void Pooler::reload(std::shared_ptr<const config::Config> cfg, std::shared_ptr<c
   }
   cfg_ = std::move(cfg);
   authFile_ = std::move(authFile);
+  // A pool whose [databases] entry now names another server (host, port, database, user,
+  // password, startup settings) moves to it: its servers are closed as they come free.
+  for (auto& [key, pool] : pools_) {
+    const config::DatabaseEntry* db = cfg_->findDatabase(key.first);
+    ServerTarget t;
+    if (db == nullptr || !makeTarget(*db, key.first, key.second, t)) continue;
+    if (!sameServer(t, pool->target())) {
+      LOG_INFO("RELOAD: pool %s/%s moves to %s:%d", key.first.c_str(), key.second.c_str(), t.host.c_str(), t.port);
+      pool->retarget(std::move(t));
+    }
+  }
   LOG_INFO("RELOAD: config %s and auth file reloaded", cfg_->path.c_str());
 }
 
@@ -121,14 +151,7 @@ Result<Pool*> Pooler::poolFor(const config::DatabaseEntry& db, const std::string
   if (auto it = pools_.find(key); it != pools_.end()) return it->second.get();
   const auto& cfg = *cfg_;
   ServerTarget t;
-  if (Status st = resolveTarget(db, t); !st) return st;
-  t.database = db.dbname.empty() ? dbName : db.dbname;
-  t.user = db.user.empty() ? user : db.user;
-  t.password = db.password;
-  if (!db.clientEncoding.empty()) t.startupParams.emplace_back("client_encoding", db.clientEncoding);
-  if (!db.datestyle.empty()) t.startupParams.emplace_back("DateStyle", db.datestyle);
-  if (!db.timezone.empty()) t.startupParams.emplace_back("TimeZone", db.timezone);
-  if (!db.applicationName.empty()) t.startupParams.emplace_back("application_name", db.applicationName);
+  if (Status st = makeTarget(db, dbName, user, t); !st) return st;
   const config::UserEntry* u = cfg.findUser(user);
   PoolSettings ps;
   ps.mode = u != nullptr && u->poolMode ? *u->poolMode : db.poolMode ? *db.poolMode : cfg.poolMode;

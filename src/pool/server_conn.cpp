@@ -31,6 +31,7 @@ std::string ServerConn::label() const {
 void ServerConn::connect() {
   const auto& t = pool_.target();
   connectedAt_ = uv_now(pool_.pooler().loop());
+  generation_ = pool_.generation();
   if (const uint64_t ms = net::timeoutMs(pool_.pooler().config().serverConnectTimeout); ms > 0) {
     timer_.set(connectedAt_ + ms);
   }
@@ -457,6 +458,18 @@ void ServerConn::processData(const net::Slice& s) {
         }
         if (outstanding_ > 0) --outstanding_;
         client_->onReadyForQuery(txStatus_, outstanding_ == 0);
+        if (generation_ != pool_.generation() && pool_.mode() == PoolMode::Session && txStatus_ == 'I' &&
+            outstanding_ == 0 && pool_.pooler().config().serverFastClose) {
+          // server_fast_close: a session on a server of the old configuration ends at the end
+          // of its transaction rather than with the client.
+          if (pos > start) (void)client_->writeToClient(net::Slice{s.chunk, s.offset + start, pos - start});
+          ClientConn* c = client_;
+          client_ = nullptr;
+          c->onServerLost(Status::error(sqlstate::kAdminShutdown, "database configuration changed (server_fast_close)"),
+                          true);
+          close("database configuration changed (server_fast_close)");
+          return;
+        }
         if (pool_.mode() == PoolMode::Statement && txStatus_ != 'I' && outstanding_ == 0) {
           // Statement mode allows no transaction blocks: the server is closed, not reused.
           (void)client_->writeToClient(net::Slice{s.chunk, s.offset + start, pos - start});

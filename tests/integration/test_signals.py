@@ -47,3 +47,43 @@ def test_sigusr1_and_sigusr2_do_not_stop_the_pooler(pgmux):
     _wait_for_log(mux, "not supported yet")
     assert mux.proc.poll() is None
     assert mux.psql("-c", "SELECT 1").stdout == "1\n"
+
+
+def test_reload_that_moves_a_database_moves_its_pool(pgmux, pg):
+    mux = pgmux(default_pool_size=2)
+    with mux.connect() as held:
+        assert held.execute("SELECT current_database()").fetchone() == ("testdb",)
+        # Point the entry at another database of the same cluster and reload.
+        ini = mux.ini_path.read_text().replace("dbname=testdb", "dbname=postgres")
+        mux.ini_path.write_text(ini)
+        mux.proc.send_signal(signal.SIGHUP)
+        _wait_for_log(mux, "RELOAD: pool testdb/md5user moves to")
+        # Transaction mode: the next transaction gets a server of the new configuration.
+        assert held.execute("SELECT current_database()").fetchone() == ("postgres",)
+    with pg.connect() as direct:
+        left = direct.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = 'md5user' AND datname = 'testdb'"
+        ).fetchone()[0]
+    assert left == 0  # servers of the old configuration were closed as they came free
+
+
+def test_server_fast_close_ends_a_session_at_its_transaction_end(pgmux):
+    mux = pgmux(pool_mode="session", settings={"server_fast_close": 1})
+    with mux.connect() as conn:
+        assert conn.execute("SELECT current_database()").fetchone() == ("testdb",)
+        mux.ini_path.write_text(mux.ini_path.read_text().replace("dbname=testdb", "dbname=postgres"))
+        mux.proc.send_signal(signal.SIGHUP)
+        _wait_for_log(mux, "RELOAD: pool testdb/md5user moves to")
+        import psycopg
+        try:
+            conn.execute("SELECT 1")
+            conn.execute("SELECT 2")
+            raised = None
+        except psycopg.OperationalError as e:
+            raised = e
+        # The session ends at its transaction end (the FATAL that says why may be lost to the
+        # client's next write hitting the closed socket; the log says it).
+        assert raised is not None
+        assert "closing: database configuration changed (server_fast_close)" in mux.read_log()
+    with mux.connect() as fresh:
+        assert fresh.execute("SELECT current_database()").fetchone() == ("postgres",)

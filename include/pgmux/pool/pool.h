@@ -87,6 +87,10 @@ class Pool final : public net::DeadlineHandler {
   void serverLoginFailed(ServerConn* s, const Status& why);
   // A server is closing: drop it from the pool's lists (it is deleted later).
   void serverGone(ServerConn* s);
+  // RELOAD changed where the servers are: new logins go to `t`; every server now open is closed
+  // when it comes free (idle ones at once; session-mode ones at the end of their transaction
+  // with server_fast_close, else when their client leaves).
+  void retarget(ServerTarget t);
   // Learned from a server's login.
   void learnWelcome(const ParamList& params);
 
@@ -99,6 +103,8 @@ class Pool final : public net::DeadlineHandler {
   bool closeOneIdle(const char* reason);
 
   int serverCount() const { return serverCount_; }
+  // Bumped by retarget(): servers of an older generation are not reused.
+  uint32_t generation() const { return generation_; }
   size_t waitingCount() const { return waiting_.size(); }
   size_t idleCount() const { return idle_.size(); }
 
@@ -117,7 +123,8 @@ class Pool final : public net::DeadlineHandler {
   net::DeadlineTimer timer_;  // login retry, reserve pool, min_pool_size
   bool used_ = false;         // min_pool_size applies once a client has come
   uint64_t loginFailedAt_ = 0;
-  bool loginRejected_ = false;  // the last failure was the server refusing the login
+  bool loginRejected_ = false;
+  uint32_t generation_ = 0;  // the last failure was the server refusing the login
   Status loginError_;
 
   bool haveWelcome_ = false;

@@ -43,6 +43,8 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
   // Idle in the pool.
   void becomeIdle();
   uint64_t idleSince() const { return idleSince_; }
+  // The pool generation (target) this server logged in to.
+  uint32_t generation() const { return generation_; }
   // Past server_lifetime: closed instead of reused.
   bool expired(uint64_t now) const;
   // Runs `query` (server_check_query) and comes back to the pool through serverReady().
@@ -123,6 +125,7 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
   std::vector<CancelConn*> cancels_;
   net::DeadlineTimer timer_;
   uint64_t connectedAt_ = 0;
+  uint32_t generation_ = 0;
   uint64_t idleSince_ = 0;
   char txStatus_ = 'I';
 };
