@@ -30,10 +30,11 @@ def fd_limit_for_clients():
         if not running_as_root():
             pytest.fail(f"RLIMIT_NOFILE hard limit {hard} is below {wanted}; raise it to run this")
         hard = wanted
-    if soft == resource.RLIM_INFINITY or soft < wanted:
+    if soft != resource.RLIM_INFINITY and soft < wanted:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
     yield wanted
-    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    current_hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, current_hard))
 
 
 def _cpu_seconds(pid):

@@ -240,7 +240,7 @@ def test_database_pool_size_overrides_default_pool_size(pgmux, pg):
         c2.execute("COMMIT")
 
 
-def test_user_pool_size_overrides_default_pool_size(pgmux, pg):
+def test_user_pool_size_overrides_default_pool_size(pgmux):
     mux = pgmux(default_pool_size=10, user_entries={"md5user": "pool_size=1"})
     with mux.connect() as m1, mux.connect() as m2, \
             mux.connect(user="scramuser") as s1, mux.connect(user="scramuser") as s2:

@@ -99,8 +99,7 @@ def test_client_idle_timeout_closes_only_the_idle_client(pgmux, where):
 
 
 def _login_silent(mux):
-    sock = socket.create_connection((mux.host, mux.port), timeout=DEADLINE_S)
-    return sock
+    return socket.create_connection((mux.host, mux.port), timeout=DEADLINE_S)
 
 
 def _login_half_startup(mux):
@@ -174,7 +173,7 @@ def test_idle_transaction_timeout_closes_the_client_and_rolls_back(fresh_table, 
     after.close()
 
 
-def test_per_user_idle_transaction_timeout_applies_to_that_user_only(pgmux, pg):
+def test_per_user_idle_transaction_timeout_applies_to_that_user_only(pgmux):
     mux = pgmux(auth_type="trust", default_pool_size=2,
                 user_entries={"md5user": "idle_transaction_timeout=1"})
     limited = _raw(mux, user="md5user")
