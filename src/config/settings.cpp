@@ -302,7 +302,7 @@ const Setting kSettings[] = {
     stringRow<"server_check_query", &C::serverCheckQuery>(
         "", kReload, "Query that checks a server; empty = an empty query"),
     boolRow<"server_fast_close", &C::serverFastClose>(
-        "0", kReload, "Close servers at once on RECONNECT and RELOAD"),
+        "0", kReload, "Session mode: end a session on a moved database's server at its transaction end"),
     secondsRow<"server_lifetime", &C::serverLifetime>(
         "3600", kReload, "Close a server connection older than this; 0 = never"),
     secondsRow<"server_idle_timeout", &C::serverIdleTimeout>(

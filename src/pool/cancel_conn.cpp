@@ -15,7 +15,7 @@ CancelConn::CancelConn(Pooler& pooler, ServerConn* server)
       key_(server->backendKey()) {}
 
 void CancelConn::start() {
-  const ServerTarget& t = server_->pool().target();
+  const ServerTarget& t = server_->target();
   if (const uint64_t ms = net::timeoutMs(pooler_.config().cancelWaitTimeout); ms > 0) {
     timer_.set(uv_now(pooler_.loop()) + ms);
   }

@@ -184,10 +184,13 @@ void Pool::failWaiting(std::list<ClientConn*>& clients, const Status& why) {
 }
 
 void Pool::serverLoginFailed(ServerConn* s, const Status& why) {
-  (void)s;
   --connecting_;
   --serverCount_;
   pooler_.serverClosed(*this);
+  if (s->generation() != generation_) {
+    launchServers();  // a login to the server the pool has moved away from says nothing
+    return;
+  }
   loginFailedAt_ = std::max<uint64_t>(uv_now(pooler_.loop()), 1);
   loginError_ = why;
   // Auth (28), unknown database (3D) and permission (42) errors are the database refusing

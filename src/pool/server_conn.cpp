@@ -24,12 +24,13 @@ ServerConn::ServerConn(Pool& pool, uint64_t id)
 ServerConn::~ServerConn() = default;
 
 std::string ServerConn::label() const {
-  return "S-" + std::to_string(id_) + " " + pool_.target().user + "@" + pool_.target().host + ":" +
-         std::to_string(pool_.target().port) + " db=" + pool_.target().database;
+  return "S-" + std::to_string(id_) + " " + target_.user + "@" + target_.host + ":" + std::to_string(target_.port) +
+         " db=" + target_.database;
 }
 
 void ServerConn::connect() {
-  const auto& t = pool_.target();
+  target_ = pool_.target();
+  const auto& t = target_;
   connectedAt_ = uv_now(pool_.pooler().loop());
   generation_ = pool_.generation();
   if (const uint64_t ms = net::timeoutMs(pool_.pooler().config().serverConnectTimeout); ms > 0) {
@@ -49,7 +50,7 @@ void ServerConn::onStreamConnected(int status) {
     return;
   }
   stream_.setNoDelay();
-  const auto& t = pool_.target();
+  const auto& t = target_;
   std::vector<std::pair<std::string, std::string>> params{{"user", t.user}, {"database", t.database}};
   for (const auto& p : t.startupParams) params.push_back(p);
   std::string out;
@@ -185,7 +186,7 @@ bool ServerConn::handleAuthRequest(std::span<const uint8_t> body) {
     loginFailed(Status::error(sqlstate::kProtocolViolation, "invalid authentication request from server"));
     return false;
   }
-  const auto& t = pool_.target();
+  const auto& t = target_;
   Pooler& pooler = pool_.pooler();
   // The password: the [databases] entry's, else the auth file's secret for the server user.
   const auth::UserSecret* secret = nullptr;

@@ -123,8 +123,8 @@ class Pool final : public net::DeadlineHandler {
   net::DeadlineTimer timer_;  // login retry, reserve pool, min_pool_size
   bool used_ = false;         // min_pool_size applies once a client has come
   uint64_t loginFailedAt_ = 0;
-  bool loginRejected_ = false;
-  uint32_t generation_ = 0;  // the last failure was the server refusing the login
+  bool loginRejected_ = false;  // the last failure was the server refusing the login
+  uint32_t generation_ = 0;     // bumped when RELOAD moves the pool to another server
   Status loginError_;
 
   bool haveWelcome_ = false;

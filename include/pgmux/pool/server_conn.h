@@ -45,6 +45,7 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
   uint64_t idleSince() const { return idleSince_; }
   // The pool generation (target) this server logged in to.
   uint32_t generation() const { return generation_; }
+  const ServerTarget& target() const { return target_; }
   // Past server_lifetime: closed instead of reused.
   bool expired(uint64_t now) const;
   // Runs `query` (server_check_query) and comes back to the pool through serverReady().
@@ -126,6 +127,7 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
   net::DeadlineTimer timer_;
   uint64_t connectedAt_ = 0;
   uint32_t generation_ = 0;
+  ServerTarget target_;  // where and as whom this server logged in (a RELOAD may move the pool)
   uint64_t idleSince_ = 0;
   char txStatus_ = 'I';
 };
