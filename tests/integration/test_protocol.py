@@ -55,12 +55,10 @@ def test_cancel_stops_a_long_query(pgmux):
     with mux.connect() as conn:
         timer = threading.Timer(0.5, conn.cancel)
         timer.start()
-        started = time.monotonic()
+        # Without the cancel the query would end normally after 30 s and nothing would raise.
         with pytest.raises(psycopg.errors.QueryCanceled):
             conn.execute("SELECT pg_sleep(30)")
         timer.join()
-        # Without the cancel the query would have run for 30 s.
-        assert time.monotonic() - started < 25
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
