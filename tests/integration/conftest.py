@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import psycopg
@@ -421,6 +422,38 @@ def count_backends(pg, users=("md5user",), dbname=TEST_DB, state=None):
              "AND (%s::text IS NULL OR state LIKE %s || '%%')")
     with pg.connect() as conn:
         return conn.execute(query, [list(users), dbname, dbname, state, state]).fetchone()[0]
+
+
+class BackendSampler(threading.Thread):
+    """Counts, every `interval` seconds over a direct connection, the client backends PostgreSQL
+    has for `users` in `dbname` (every database when None). stop() fails the test if sampling
+    failed or took no sample."""
+
+    def __init__(self, pg, users, dbname=TEST_DB, interval=0.05):
+        super().__init__(daemon=True)
+        self.pg, self.users, self.dbname, self.interval = pg, list(users), dbname, interval
+        self.counts = []
+        self.error = None
+        self._stop_event = threading.Event()
+
+    def run(self):
+        try:
+            with self.pg.connect() as conn:
+                while not self._stop_event.is_set():
+                    self.counts.append(conn.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
+                        "'client backend' AND usename = ANY(%s) AND "
+                        "(%s::text IS NULL OR datname = %s)",
+                        [self.users, self.dbname, self.dbname]).fetchone()[0])
+                    self._stop_event.wait(self.interval)
+        except Exception as e:  # reported by stop(), in the test's thread
+            self.error = e
+
+    def stop(self):
+        self._stop_event.set()
+        self.join(timeout=30)
+        assert self.error is None, f"sampler failed: {self.error!r}"
+        assert self.counts, "no pg_stat_activity sample was taken"
 
 
 def wait_for_no_backends(pg, users=("md5user",), dbname=TEST_DB, timeout=15.0):

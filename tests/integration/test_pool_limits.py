@@ -9,42 +9,10 @@ import time
 import psycopg
 import pytest
 
-from conftest import ROLES, TEST_DB, count_backends, wait_for, wait_for_no_backends
+from conftest import ROLES, TEST_DB, BackendSampler, count_backends, wait_for, wait_for_no_backends
 from pgwire import attempt_login
 
-SAMPLE_INTERVAL_S = 0.05
 ROUNDS = 10
-
-
-class BackendSampler(threading.Thread):
-    """Counts, every 50 ms over a direct connection, the backends PostgreSQL has for `users`
-    in `dbname` (every database when None)."""
-
-    def __init__(self, pg, users, dbname=TEST_DB):
-        super().__init__(daemon=True)
-        self.pg, self.users, self.dbname = pg, list(users), dbname
-        self.counts = []
-        self.error = None
-        self._stop_event = threading.Event()
-
-    def run(self):
-        try:
-            with self.pg.connect() as conn:
-                while not self._stop_event.is_set():
-                    self.counts.append(conn.execute(
-                        "SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
-                        "'client backend' AND usename = ANY(%s) AND "
-                        "(%s::text IS NULL OR datname = %s)",
-                        [self.users, self.dbname, self.dbname]).fetchone()[0])
-                    self._stop_event.wait(SAMPLE_INTERVAL_S)
-        except Exception as e:  # reported by the test, which owns the assertions
-            self.error = e
-
-    def stop(self):
-        self._stop_event.set()
-        self.join(timeout=30)
-        assert self.error is None, f"sampler failed: {self.error!r}"
-        assert self.counts, "no sample taken"
 
 
 def _run_transactions(mux, clients):
