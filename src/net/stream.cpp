@@ -187,12 +187,6 @@ void Stream::setKeepalive(bool on, unsigned delaySeconds) {
   if (h_ != nullptr && !isPipe_) uv_tcp_keepalive(&h_->tcp, on ? 1 : 0, delaySeconds);
 }
 
-int Stream::fd() const {
-  uv_os_fd_t fd = -1;
-  if (h_ != nullptr) uv_fileno(&h_->handle, &fd);
-  return fd;
-}
-
 std::string Stream::peerName() const {
   if (h_ == nullptr) return "?";
   if (isPipe_) return "unix";

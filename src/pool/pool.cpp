@@ -179,10 +179,6 @@ void Pool::serverLoggedIn(ServerConn* s) {
   launchServers();  // min_pool_size, or more waiting clients
 }
 
-void Pool::failWaiting(std::list<ClientConn*>& clients, const Status& why) {
-  for (ClientConn* c : clients) c->close(why);
-}
-
 void Pool::serverLoginFailed(ServerConn* s, const Status& why) {
   --connecting_;
   --serverCount_;
@@ -192,7 +188,6 @@ void Pool::serverLoginFailed(ServerConn* s, const Status& why) {
     return;
   }
   loginFailedAt_ = std::max<uint64_t>(uv_now(pooler_.loop()), 1);
-  loginError_ = why;
   // Auth (28), unknown database (3D) and permission (42) errors are the database refusing
   // this login; anything else (no connection, shutting down, starting up) is an outage.
   const std::string& code = why.sqlstate();
@@ -203,7 +198,7 @@ void Pool::serverLoginFailed(ServerConn* s, const Status& why) {
   std::list<ClientConn*> failed;
   failed.swap(welcomeWaiters_);
   if (serverCount_ == 0 && loginRejected_) failed.splice(failed.end(), waiting_);
-  failWaiting(failed, why);
+  for (ClientConn* c : failed) c->close(why);
   launchServers();  // arms the retry timer if clients still wait
 }
 

@@ -58,10 +58,8 @@ class Stream {
   void setNoDelay();
   void setKeepalive(bool on, unsigned delaySeconds);
   bool isOpen() const { return h_ != nullptr; }
-  bool isUnix() const { return isPipe_; }
   // Peer address as "ip:port" (or "unix") for log lines.
   std::string peerName() const;
-  int fd() const;
   void close();
 
  private:

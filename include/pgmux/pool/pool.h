@@ -67,7 +67,6 @@ class Pool final : public net::DeadlineHandler {
   Pooler& pooler() { return pooler_; }
 
   // The welcome parameters once a server has logged in.
-  bool hasWelcome() const { return haveWelcome_; }
   const ParamList& welcomeParams() const { return welcome_; }
 
   // A client finished auth and needs the welcome; it gets it now or when a server has logged in.
@@ -105,15 +104,12 @@ class Pool final : public net::DeadlineHandler {
   int serverCount() const { return serverCount_; }
   // Bumped by retarget(): servers of an older generation are not reused.
   uint32_t generation() const { return generation_; }
-  size_t waitingCount() const { return waiting_.size(); }
-  size_t idleCount() const { return idle_.size(); }
 
  private:
   void link(ClientConn* c, ServerConn* s);
   void onDeadline() override;
   // Failing login, no server left: the error for a client that needs one now; ok otherwise.
   Status fastFail() const;
-  void failWaiting(std::list<ClientConn*>& clients, const Status& why);
 
   Pooler& pooler_;
   std::string dbName_;
@@ -125,7 +121,6 @@ class Pool final : public net::DeadlineHandler {
   uint64_t loginFailedAt_ = 0;
   bool loginRejected_ = false;  // the last failure was the server refusing the login
   uint32_t generation_ = 0;     // bumped when RELOAD moves the pool to another server
-  Status loginError_;
 
   bool haveWelcome_ = false;
   ParamList welcome_;
