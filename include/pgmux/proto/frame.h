@@ -51,6 +51,12 @@ class FrameScanner {
   // True when no message has been partly consumed.
   bool atBoundary() const { return hdrHave_ == 0 && bodyLeft_ == 0 && !inBody_; }
   void setMaxPacketSize(uint32_t v) { maxPacketSize_ = v; }
+  uint32_t maxPacketSize() const { return maxPacketSize_; }
+  // The type byte of the message in progress (0 at a boundary).
+  char pendingType() const {
+    if (inBody_) return cur_.type;
+    return hdrHave_ > 0 ? static_cast<char>(hdr_[0]) : 0;
+  }
   void reset();
 
  private:

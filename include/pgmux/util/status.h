@@ -58,6 +58,8 @@ inline constexpr const char* kAdminShutdown = "57P01";
 inline constexpr const char* kQueryCanceled = "57014";
 inline constexpr const char* kInvalidCatalogName = "3D000";
 inline constexpr const char* kFeatureNotSupported = "0A000";
+inline constexpr const char* kInvalidSqlStatementName = "26000";
+inline constexpr const char* kDuplicatePreparedStatement = "42P05";
 inline constexpr const char* kInternalError = "XX000";
 inline constexpr const char* kConfigFileError = "F0000";
 }  // namespace sqlstate
