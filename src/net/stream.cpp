@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <new>
+#include <utility>
 
 namespace pgmux::net {
 namespace {
@@ -15,6 +16,8 @@ struct WriteReq {
   uv_write_t req;
   Chunk* chunk = nullptr;  // referenced while in flight
   std::string owned;       // or bytes of our own
+  std::vector<Chunk*> chunks;        // a gathered write's references
+  std::vector<std::string> strings;  // and its own bytes
 };
 
 struct ConnectReq {
@@ -150,18 +153,105 @@ int Stream::queueWrite(Chunk* chunk, const char* base, size_t len, std::string* 
 
 int Stream::write(const Slice& s) {
   if (s.length == 0) return 0;
+  if (corked_) {
+    // Adjacent slices of one chunk join into one piece.
+    if (!batch_.empty() && batch_.back().chunk == s.chunk &&
+        batch_.back().offset + batch_.back().length == s.offset) {
+      batch_.back().length += s.length;
+      return 0;
+    }
+    s.chunk->ref();
+    batch_.push_back(Piece{s.chunk, s.offset, s.length, {}});
+    return 0;
+  }
   return queueWrite(s.chunk, s.chunk->data() + s.offset, s.length, nullptr);
 }
 
 int Stream::write(std::string bytes) {
   if (bytes.empty()) return 0;
+  if (corked_) {
+    batch_.push_back(Piece{nullptr, 0, 0, std::move(bytes)});
+    return 0;
+  }
   return queueWrite(nullptr, nullptr, 0, &bytes);
+}
+
+void Stream::dropBatch() {
+  for (auto& p : batch_) {
+    if (p.chunk != nullptr) p.chunk->unref();
+  }
+  batch_.clear();
+}
+
+int Stream::uncork() {
+  corked_ = false;
+  if (batch_.empty()) return 0;
+  if (h_ == nullptr) {
+    dropBatch();
+    return UV_EBADF;
+  }
+  if (batch_.size() == 1) {
+    Piece& p = batch_.front();
+    const int rc = p.chunk != nullptr ? queueWrite(p.chunk, p.chunk->data() + p.offset, p.length, nullptr)
+                                      : queueWrite(nullptr, nullptr, 0, &p.owned);
+    dropBatch();
+    return rc;
+  }
+  bufs_.clear();
+  for (auto& p : batch_) {
+    bufs_.push_back(p.chunk != nullptr
+                        ? uv_buf_init(p.chunk->data() + p.offset, static_cast<unsigned>(p.length))
+                        : uv_buf_init(p.owned.data(), static_cast<unsigned>(p.owned.size())));
+  }
+  size_t first = 0;
+  if (h_->stream.write_queue_size == 0) {
+    const int n = uv_try_write(&h_->stream, bufs_.data(), static_cast<unsigned>(bufs_.size()));
+    if (n < 0 && n != UV_EAGAIN) {
+      dropBatch();
+      return n;
+    }
+    size_t done = n > 0 ? static_cast<size_t>(n) : 0;
+    while (first < bufs_.size() && done >= bufs_[first].len) {
+      done -= bufs_[first].len;
+      ++first;
+    }
+    if (first == bufs_.size()) {
+      dropBatch();
+      return 0;
+    }
+    bufs_[first].base += done;
+    bufs_[first].len -= static_cast<unsigned>(done);
+  }
+  // The rest goes out as one request holding the chunks' references and the owned bytes.
+  auto* req = new WriteReq;
+  // Reserved up front: a reallocation would move short strings the buffers point into.
+  req->strings.reserve(batch_.size() - first);
+  for (size_t i = first; i < batch_.size(); ++i) {
+    Piece& p = batch_[i];
+    if (p.chunk != nullptr) {
+      req->chunks.push_back(std::exchange(p.chunk, nullptr));
+    } else {
+      // The buffer must keep pointing at the same bytes: a moved short string would not.
+      const size_t skip = static_cast<size_t>(bufs_[i].base - p.owned.data());
+      req->strings.push_back(p.owned.substr(skip));
+      bufs_[i] = uv_buf_init(req->strings.back().data(), static_cast<unsigned>(req->strings.back().size()));
+    }
+  }
+  const int rc = uv_write(&req->req, &h_->stream, bufs_.data() + first, static_cast<unsigned>(bufs_.size() - first),
+                          writeCb);
+  if (rc != 0) {
+    for (Chunk* c : req->chunks) c->unref();
+    delete req;
+  }
+  dropBatch();
+  return rc;
 }
 
 void Stream::writeCb(uv_write_t* req, int status) {
   auto* w = reinterpret_cast<WriteReq*>(req);
   auto* s = static_cast<Stream*>(req->handle->data);
   if (w->chunk != nullptr) w->chunk->unref();
+  for (Chunk* c : w->chunks) c->unref();
   delete w;
   if (s == nullptr || status == UV_ECANCELED) return;
   if (status < 0) {
@@ -209,6 +299,8 @@ std::string Stream::peerName() const {
 
 void Stream::close() {
   if (h_ == nullptr) return;
+  // Gathered bytes (a last error message among them) get their chance to go out first.
+  if (corked_) (void)uncork();
   Handle* h = h_;
   h_ = nullptr;
   reading_ = false;
@@ -218,6 +310,8 @@ void Stream::close() {
     rbuf_->unref();
     rbuf_ = nullptr;
   }
+  dropBatch();
+  corked_ = false;
 }
 
 }  // namespace pgmux::net

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "pgmux/net/chunk.h"
 
@@ -49,6 +50,11 @@ class Stream {
   // a failure means the connection is broken (the owner closes it).
   int write(const Slice& s);
   int write(std::string bytes);
+  // Between cork() and uncork() writes are gathered, and uncork() hands them to the kernel in one
+  // system call (the rest is queued as one request). A connection forwarding a read that pgmux
+  // rewrites in places writes several pieces; corked, they still cost one writev.
+  void cork() { corked_ = true; }
+  int uncork();
   // Bytes queued in libuv and not yet handed to the kernel.
   size_t queuedBytes() const;
   bool aboveHighWater() const { return queuedBytes() > kHighWater; }
@@ -75,6 +81,14 @@ class Stream {
   static void writeCb(uv_write_t* req, int status);
   static void connectCb(uv_connect_t* req, int status);
   int queueWrite(Chunk* chunk, const char* base, size_t len, std::string* owned);
+  // A gathered write: a referenced slice of a chunk, or bytes of our own.
+  struct Piece {
+    Chunk* chunk = nullptr;
+    size_t offset = 0;
+    size_t length = 0;
+    std::string owned;
+  };
+  void dropBatch();
 
   uv_loop_t* loop_;
   StreamHandler* handler_;
@@ -82,6 +96,9 @@ class Stream {
   bool isPipe_ = false;
   bool reading_ = false;
   bool wantDrain_ = false;
+  bool corked_ = false;
+  std::vector<Piece> batch_;
+  std::vector<uv_buf_t> bufs_;
   Chunk* rbuf_ = nullptr;
 };
 
