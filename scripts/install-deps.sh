@@ -11,6 +11,20 @@ packages=(
   python3-asyncpg libpostgresql-jdbc-java default-jdk-headless
   util-linux procps
 )
+# The node-postgres tests need node and npm. NodeSource's nodejs (which bundles npm) is used
+# when present, and Debian's npm cannot be installed beside it: Debian's packages are added only
+# for a command that is missing.
+if ! command -v node >/dev/null 2>&1; then
+  packages+=(nodejs)
+fi
+if ! command -v npm >/dev/null 2>&1; then
+  if [[ $(dpkg-query -W -f='${Version}' nodejs 2>/dev/null || true) == *nodesource* ]]; then
+    echo "install-deps: npm is missing but NodeSource's nodejs, which ships it, is installed;" \
+      "reinstall nodejs" >&2
+    exit 1
+  fi
+  packages+=(npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

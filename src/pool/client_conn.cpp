@@ -192,27 +192,77 @@ void ClientConn::detachServer(bool clientGone) {
 
 void ClientConn::forwardToServer(const net::Slice& s) {
   ServerConn* srv = server_;
+  Status failure = Status::ok();
+  bool terminate = false;
+  srv->stream().cork();
+  scanMessages(srv, s, failure, terminate);
+  const int rc = srv->stream().uncork();
+  if (!failure.isOk()) {
+    srv->markDirty();
+    close(failure);
+    return;
+  }
+  if (terminate) {
+    close(Status::ok(), false);
+    return;
+  }
+  if (rc != 0) {
+    srv->markDirty();
+    close(Status::error(sqlstate::kConnectionFailure, "server connection write failed"));
+    return;
+  }
+  if (srv->stream().aboveHighWater()) {
+    stream_.stopRead();
+    srv->stream().wantDrain();
+  }
+}
+
+void ClientConn::scanMessages(ServerConn* srv, const net::Slice& s, Status& failure, bool& terminate) {
   const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(s.chunk->data() + s.offset), s.length);
   size_t pos = 0;
-  size_t start = 0;
+  size_t start = 0;  // bytes from here to pos go out as they are
   proto::ScannedMessage m;
   for (;;) {
+    if (held_.active) {
+      continueHeld(srv, s, bytes, pos, start, failure);
+      if (!failure.isOk()) return;
+      if (pos == bytes.size()) break;
+      continue;
+    }
+    if (trackStatements_ && scanner_.atBoundary() && pos < bytes.size()) {
+      const char type = static_cast<char>(bytes[pos]);
+      if (type == 'P' || type == 'B' || type == 'D' || type == 'C') {
+        srv->extendedSent();
+        if (!interceptMessage(srv, s, bytes, pos, start, failure)) return;
+        continue;
+      }
+    }
     const auto st = scanner_.next(bytes, pos, m);
     if (st == proto::DecodeStatus::NeedMore) break;
     if (st == proto::DecodeStatus::Invalid) {
-      srv->markDirty();
-      close(Status::error(sqlstate::kProtocolViolation, "invalid packet length from client"));
+      failure = Status::error(sqlstate::kProtocolViolation, "invalid packet length from client");
       return;
     }
     switch (m.type) {
       case 'Q':
+        if (activeTimeouts_) requestStarted();
+        srv->requestSent();
+        if (trackStatements_) {
+          Expected e(Expect::Query);
+          e.clearsStatements = m.captured && dropsPreparedStatements(std::string_view(
+                                                 reinterpret_cast<const char*>(m.body.data()), m.body.size()));
+          srv->expect(std::move(e));
+        }
+        break;
       case 'F':
         if (activeTimeouts_) requestStarted();
         srv->requestSent();
+        if (trackStatements_) srv->expect(Expected(Expect::Query));
         break;
       case 'S':
         if (activeTimeouts_) requestStarted();
         srv->syncSent();
+        if (trackStatements_) srv->expect(Expected(Expect::Sync));
         break;
       case 'E':
         srv->executeSent();
@@ -231,29 +281,19 @@ void ClientConn::forwardToServer(const net::Slice& s) {
       case 'X': {
         // Terminate ends the client, never the pooled server.
         const size_t total = static_cast<size_t>(m.length) + 1;
-        if (pos < total) {
+        if (pos < total || pos - total < start) {
           srv->markDirty();  // its first bytes went out with an earlier read
         } else if (pos - total > start) {
           (void)srv->write(net::Slice{s.chunk, s.offset + start, pos - total - start});
         }
-        close(Status::ok(), false);
+        terminate = true;
         return;
       }
       default:
         break;
     }
   }
-  if (start < s.length) {
-    if (srv->write(net::Slice{s.chunk, s.offset + start, s.length - start}) != 0) {
-      srv->markDirty();
-      close(Status::error(sqlstate::kConnectionFailure, "server connection write failed"));
-      return;
-    }
-  }
-  if (srv->stream().aboveHighWater()) {
-    stream_.stopRead();
-    srv->stream().wantDrain();
-  }
+  if (start < bytes.size()) (void)srv->write(net::Slice{s.chunk, s.offset + start, bytes.size() - start});
 }
 
 // ---- timeouts ----
@@ -529,6 +569,8 @@ void ClientConn::authDone() {
     loginBuf_.clear();
   }
   loginBuf_.shrink_to_fit();
+  // Session mode keeps a server for the whole session: its statements stay where they were made.
+  trackStatements_ = pool_->mode() != config::PoolMode::Session && pooler_.config().maxPreparedStatements > 0;
   activeTimeouts_ = pool_->settings().queryTimeout > 0 || pool_->settings().idleTransactionTimeout > 0 ||
                     pool_->settings().transactionTimeout > 0;
   setState(ClientState::WaitWelcome);

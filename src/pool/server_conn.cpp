@@ -3,6 +3,7 @@
 #include "pgmux/pool/server_conn.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "pgmux/auth/md5.h"
 #include "pgmux/pool/cancel_conn.h"
@@ -331,6 +332,7 @@ void ServerConn::onDeadline() {
 }
 
 void ServerConn::sendInternal(const std::string& sql) {
+  if (dropsPreparedStatements(sql)) statements_.clear();  // e.g. a server_reset_query of DISCARD ALL
   std::string out;
   proto::encodeQuery(out, sql);
   ++internalPending_;
@@ -348,6 +350,7 @@ void ServerConn::link(ClientConn* c) {
 
 bool ServerConn::canRelease() const {
   return pool_.mode() != PoolMode::Session && outstanding_ == 0 && internalPending_ == 0 && !unsynced_ &&
+         replies_.empty() && !holding_ &&
          !dirty_ && !copyIn_ && txStatus_ == 'I' && cancels_.empty() && client_ != nullptr &&
          client_->atMessageBoundary();
 }
@@ -371,7 +374,7 @@ void ServerConn::clientGone(bool clientAtBoundary) {
   client_ = nullptr;
   if (state_ != ServerState::Active) return;
   const bool clean = clientAtBoundary && !dirty_ && !copyIn_ && outstanding_ == 0 && internalPending_ == 0 &&
-                     !unsynced_ && txStatus_ == 'I' && scanner_.atBoundary();
+                     !unsynced_ && txStatus_ == 'I' && scanner_.atBoundary() && replies_.empty() && !holding_;
   if (!clean) {
     close("client disconnected mid-transaction");
     return;
@@ -411,18 +414,92 @@ void ServerConn::clientWriteFailed() {
   client_->close(Status::error(sqlstate::kConnectionFailure, "client write failed"), false);
 }
 
+StatementScope ServerConn::scope() {
+  return StatementScope{statements_, client_ != nullptr ? &client_->statements() : nullptr,
+                        pool_.pooler().statements()};
+}
+
+bool ServerConn::forwardRange(const net::Slice& s, size_t start, size_t end) {
+  if (end <= start) return true;
+  return client_->writeToClient(net::Slice{s.chunk, s.offset + start, end - start}) == 0;
+}
+
 void ServerConn::processData(const net::Slice& s) {
+  ClientConn* c = client_;
+  const bool corked = c != nullptr && c->tracksStatements();
+  if (!corked) {
+    scanReplies(s);
+    return;
+  }
+  // Swallowed and rewritten replies split a read into pieces: one writev for all of them.
+  c->corkWrites();
+  scanReplies(s);
+  if (c->uncorkWrites() != 0 && c->state() != ClientState::Closing) {
+    c->close(Status::error(sqlstate::kConnectionFailure, "client write failed"), false);
+  }
+}
+
+void ServerConn::scanReplies(const net::Slice& s) {
   const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(s.chunk->data() + s.offset), s.length);
   size_t pos = 0;
   size_t start = 0;
   proto::ScannedMessage m;
   for (;;) {
     const bool swallow = internalPending_ > 0 || client_ == nullptr;
+    const bool track = !swallow && client_->tracksStatements();
+    const size_t msgStart = pos;
+    const bool fresh = scanner_.atBoundary();
     const auto st = scanner_.next(bytes, pos, m);
-    if (st == proto::DecodeStatus::NeedMore) break;
+    if (st == proto::DecodeStatus::NeedMore) {
+      if (track && !scanner_.atBoundary() &&
+          (holding_ || (fresh && ReplyQueue::mayRewrite(scanner_.pendingType())))) {
+        // A reply that may be swallowed or rewritten is split across reads: hold its bytes.
+        if (!forwardRange(s, start, msgStart)) {
+          clientWriteFailed();
+          return;
+        }
+        held_.append(reinterpret_cast<const char*>(bytes.data() + msgStart), bytes.size() - msgStart);
+        holding_ = true;
+        start = bytes.size();
+      }
+      break;
+    }
     if (st == proto::DecodeStatus::Invalid) {
       close("server sent an invalid message");
       return;
+    }
+    const bool wasHeld = std::exchange(holding_, false);
+    ReplyAction action = ReplyAction::Forward;
+    std::string replacement;
+    if (track) {
+      action = replies_.onMessage(m.type, m.body, m.captured, scope(), replacement);
+      if (action == ReplyAction::Desync) {
+        LOG_WARNING("%s: reply '%c' is not what the server owes its client (owed: %s)", label().c_str(), m.type,
+                    replies_.describe().c_str());
+        ClientConn* c = client_;
+        client_ = nullptr;
+        c->onServerLost(Status::error(sqlstate::kProtocolViolation, "server replies out of step with requests"),
+                        true);
+        close("server replies out of step with requests");
+        return;
+      }
+    }
+    if (wasHeld) {
+      // Its first bytes came with an earlier read; they go out (or not) before the rest.
+      if (action == ReplyAction::Forward && !swallow && client_->writeToClient(std::move(held_)) != 0) {
+        clientWriteFailed();
+        return;
+      }
+      held_.clear();
+    }
+    if (action != ReplyAction::Forward) {
+      const size_t total = static_cast<size_t>(m.length) + 1;
+      if (!forwardRange(s, start, wasHeld ? 0 : pos - total) ||
+          (action == ReplyAction::Replace && client_->writeToClient(std::move(replacement)) != 0)) {
+        clientWriteFailed();
+        return;
+      }
+      start = pos;
     }
     switch (m.type) {
       case 'Z': {
@@ -508,6 +585,7 @@ void ServerConn::processData(const net::Slice& s) {
       }
       case 'G':  // CopyInResponse: Syncs sent since the Execute are ignored in copy-in mode
         copyIn_ = true;
+        if (track) replies_.dropTrailingSyncs(syncsSinceExecute_);
         outstanding_ = std::max(0, outstanding_ - syncsSinceExecute_);
         syncsSinceExecute_ = 0;
         break;

@@ -13,6 +13,8 @@
 #include "pgmux/pool/client_auth.h"
 #include "pgmux/pool/params.h"
 #include "pgmux/pool/pooler.h"
+#include "pgmux/pool/statements.h"
+#include "pgmux/proto/extended.h"
 #include "pgmux/proto/frame.h"
 #include "pgmux/proto/startup.h"
 
@@ -41,7 +43,11 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   ServerConn* server() const { return server_; }
   const ParamList& params() const { return params_; }
   ParamList& params() { return params_; }
-  bool atMessageBoundary() const { return scanner_.atBoundary() && pending_.empty(); }
+  bool atMessageBoundary() const { return scanner_.atBoundary() && !held_.active && pending_.empty(); }
+  // Whether this client's named prepared statements are mapped to pooler-wide ones (transaction
+  // and statement modes with max_prepared_statements > 0), and its names.
+  bool tracksStatements() const { return trackStatements_; }
+  ClientStatements& statements() { return statements_; }
 
   // From the pool.
   void sendWelcome();
@@ -52,6 +58,10 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   void onServerLost(const Status& why, bool tell);
   // The server-to-client half of forwarding.
   int writeToClient(const net::Slice& s) { return stream_.write(s); }
+  int writeToClient(std::string bytes) { return stream_.write(std::move(bytes)); }
+  // Gathers the writes of one server read into one system call.
+  void corkWrites() { stream_.cork(); }
+  int uncorkWrites() { return stream_.uncork(); }
   bool writeQueueHigh() const { return stream_.aboveHighWater(); }
   void wantDrain() { stream_.wantDrain(); }
   // Resumes reading after the server's write queue drained.
@@ -84,6 +94,28 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   void authDone();
   void onRequest();
   void forwardToServer(const net::Slice& s);
+  // The messages of one read, written (corked) to the server; a failure or a Terminate stops it.
+  void scanMessages(ServerConn* srv, const net::Slice& s, Status& failure, bool& terminate);
+
+  // Prepared statements (client_statements.cpp). A Parse, Bind, Describe or Close is taken whole
+  // (a Bind only up to its names) before anything of it goes to the server, then rewritten.
+  struct Rewrite {
+    std::string replacement;  // written in place of the message's first keepFrom bytes
+    size_t keepFrom = 0;      // the original bytes from here on go out as they are
+  };
+  bool interceptMessage(ServerConn* srv, const net::Slice& s, std::span<const uint8_t> bytes, size_t& pos,
+                        size_t& start, Status& failure);
+  void continueHeld(ServerConn* srv, const net::Slice& s, std::span<const uint8_t> bytes, size_t& pos,
+                    size_t& start, Status& failure);
+  bool rewriteMessage(ServerConn* srv, std::span<const uint8_t> msg, size_t total, Rewrite& r, Status& failure);
+  bool rewriteParse(ServerConn* srv, std::span<const uint8_t> body, Rewrite& r, Status& failure);
+  void rewriteBind(ServerConn* srv, std::span<const uint8_t> msg, const proto::BindHead& head, Rewrite& r);
+  void rewriteDescribe(ServerConn* srv, const proto::TargetMessage& t, Rewrite& r);
+  void rewriteClose(ServerConn* srv, const proto::TargetMessage& t, Rewrite& r);
+  // Answers a message with the error PostgreSQL would give (a stand-in makes the server fail too).
+  void refuse(ServerConn* srv, const char* sqlstate, const std::string& message, Rewrite& r);
+  // Prepares `s` on `srv` first unless it is there (closing what the LRU evicts).
+  void ensurePrepared(ServerConn* srv, const StatementRef& s, std::string& out);
   void keepPending(const net::Slice& s);
   void dropPending();
   void detachServer(bool clientGone);
@@ -130,6 +162,17 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   static constexpr size_t kMaxPendingBytes = 64 * 1024;
   std::vector<net::Slice> pending_;
   size_t pendingBytes_ = 0;
+  bool trackStatements_ = false;
+  ClientStatements statements_;
+  // A Parse, Bind, Describe or Close split across reads: collected until it can be rewritten, then
+  // the rest of it passed on (a Bind's parameters) or dropped (a message answered otherwise).
+  struct HeldMessage {
+    bool active = false;
+    std::string bytes;  // from the type byte on
+    size_t passLeft = 0;
+    size_t dropLeft = 0;
+  };
+  HeldMessage held_;
 };
 
 }  // namespace pgmux::pool

@@ -16,6 +16,7 @@
 #include "pgmux/config/config.h"
 #include "pgmux/net/listener.h"
 #include "pgmux/pool/params.h"
+#include "pgmux/pool/statements.h"
 #include "pgmux/pool/pool.h"
 
 namespace pgmux::pool {
@@ -51,6 +52,8 @@ class Pooler {
   // their server address and size. Settings that need a restart are reported, not applied.
   void reload(std::shared_ptr<const config::Config> cfg, std::shared_ptr<const auth::AuthFile> authFile);
   const TrackedParams& tracked() const { return tracked_; }
+  // Prepared statements by definition, pooler-wide (one server-side name each).
+  StatementRegistry& statements() { return statements_; }
 
   // The pool for a client of `dbName` as `user` (configured entry `db`); creates it on first use.
   Result<Pool*> poolFor(const config::DatabaseEntry& db, const std::string& dbName, const std::string& user);
@@ -98,6 +101,7 @@ class Pooler {
   std::shared_ptr<const config::Config> cfg_;
   std::shared_ptr<const auth::AuthFile> authFile_;
   TrackedParams tracked_;
+  StatementRegistry statements_;
   net::Listener listener_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<Pool>> pools_;
   std::unordered_map<uint64_t, ClientConn*> byCancelKey_;

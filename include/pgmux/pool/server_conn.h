@@ -12,6 +12,8 @@
 #include "pgmux/pool/params.h"
 #include "pgmux/pool/pool.h"
 #include "pgmux/pool/pooler.h"
+#include "pgmux/pool/reply_queue.h"
+#include "pgmux/pool/statements.h"
 #include "pgmux/proto/frame.h"
 
 namespace pgmux::pool {
@@ -76,7 +78,13 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
   void cancelFinished(CancelConn* c);
   void markDirty() { dirty_ = true; }
 
+  // Prepared statements: what this server has, and the replies it owes while its client's
+  // statements are tracked (pushed in the order the messages are written).
+  ServerStatements& statements() { return statements_; }
+  void expect(Expected e) { replies_.push(std::move(e), scope()); }
+
   int write(const net::Slice& s) { return stream_.write(s); }
+  int write(std::string bytes) { return stream_.write(std::move(bytes)); }
   net::Stream& stream() { return stream_; }
   void resumeRead();
 
@@ -96,11 +104,15 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
   bool handleAuthRequest(std::span<const uint8_t> body);
   void loginFailed(const Status& why);
   void processData(const net::Slice& s);
+  void scanReplies(const net::Slice& s);
   bool canRelease() const;
   void armIdleTimer(uint64_t from);
   void clientWriteFailed();
   void release();
   void sendInternal(const std::string& sql);
+  StatementScope scope();
+  // Writes [start, end) of the read to the client.
+  bool forwardRange(const net::Slice& s, size_t start, size_t end);
   std::string label() const;
 
   Pool& pool_;
@@ -130,6 +142,12 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
   ServerTarget target_;  // where and as whom this server logged in (a RELOAD may move the pool)
   uint64_t idleSince_ = 0;
   char txStatus_ = 'I';
+  ServerStatements statements_;
+  ReplyQueue replies_;
+  // A reply pgmux may swallow or rewrite (ParseComplete, CloseComplete, ErrorResponse) split
+  // across reads: its first bytes, held until it is whole.
+  std::string held_;
+  bool holding_ = false;
 };
 
 }  // namespace pgmux::pool

@@ -1,0 +1,90 @@
+// The replies a server owes, in order, for what was sent to it while prepared statements are
+// tracked: which go to the client, which pgmux swallows (its own Parse and Close) or rewrites,
+// and what an error undoes (the server skips everything up to the next Sync, so the statements
+// those messages would have prepared or closed are not there).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <span>
+#include <string>
+#include <utility>
+
+#include "pgmux/pool/statements.h"
+
+namespace pgmux::pool {
+
+enum class Expect : uint8_t {
+  Parse,          // the client's Parse: ParseComplete goes to the client
+  InjectedParse,  // pgmux's Parse ahead of a Bind or Describe: ParseComplete swallowed
+  ParseStandIn,   // the client's Parse of a statement the server has: a Close of a name that never
+                  // exists is sent instead, and its CloseComplete becomes ParseComplete
+  Bind,           // BindComplete
+  Describe,       // ParameterDescription (statements), then RowDescription or NoData
+  Close,          // the client's Close (sent as a Close of nothing): CloseComplete
+  InjectedClose,  // pgmux's Close of a statement evicted from the server: CloseComplete swallowed
+  Refused,        // a message pgmux refuses: a Describe of a name that never exists is sent
+                  // instead, so the server fails and skips to Sync as it would have; its
+                  // ErrorResponse is replaced by the client's error
+  Sync,           // ReadyForQuery
+  Query,          // a simple Query or FunctionCall: everything up to its ReadyForQuery
+};
+
+// The statement name that never exists on a server: the stand-in Close and Describe use it.
+inline constexpr const char* kAbsentStatement = "PGMUX_ABSENT";
+
+struct Expected {
+  explicit Expected(Expect k, StatementRef s = {}, std::string clientName = {})
+      : kind(k), stmt(std::move(s)), name(std::move(clientName)) {}
+  Expect kind;
+  bool clearsStatements = false;  // Query: DEALLOCATE ALL or DISCARD ALL
+  bool failed = false;            // Query: an ErrorResponse came for it
+  StatementRef stmt;              // the server-side statement concerned, if any
+  std::string name;               // the client's name (Parse, ParseStandIn, Close)
+  std::string reply;              // Refused: the ErrorResponse the client gets
+};
+
+// What the statements a message touched are, for undoing it.
+struct StatementScope {
+  ServerStatements& server;
+  ClientStatements* client;  // null once the client is gone
+  StatementRegistry& registry;
+};
+
+enum class ReplyAction : uint8_t {
+  Forward,  // to the client as it is
+  Swallow,  // an answer to pgmux's own message
+  Replace,  // send `replacement` instead
+  Desync,   // not what the server owes: the connection cannot be trusted
+};
+
+class ReplyQueue {
+ public:
+  bool empty() const { return q_.empty() && !skipping_; }
+  size_t size() const { return q_.size(); }
+  // For log lines: the kinds still owed, oldest first (e.g. "Bind Describe Sync").
+  std::string describe() const;
+  // In the order the messages go to the server.
+  void push(Expected e, const StatementScope& scope);
+  // A message from the server (its body when captured).
+  ReplyAction onMessage(char type, std::span<const uint8_t> body, bool captured, const StatementScope& scope,
+                        std::string& replacement);
+  // Whether a message of `type` may be swallowed or replaced, so must be held whole before it is
+  // forwarded.
+  static bool mayRewrite(char type) { return type == '1' || type == '3' || type == 'E'; }
+  // CopyInResponse: the backend ignores the last `n` Syncs sent (those after the COPY's Execute).
+  void dropTrailingSyncs(int n);
+  void clear() {
+    q_.clear();
+    skipping_ = false;
+  }
+
+ private:
+  void failBatch(const StatementScope& scope);
+  static void undo(Expected& e, const StatementScope& scope);
+
+  std::deque<Expected> q_;
+  bool skipping_ = false;  // an error with no Sync yet sent: the server skips what comes until one
+};
+
+}  // namespace pgmux::pool

@@ -1,0 +1,270 @@
+// The client half of prepared statements across server switches: Parse, Bind, Describe and
+// Close are rewritten from the client's statement names to pooler-wide ones, a Parse is injected
+// where the server lacks the statement, and what PostgreSQL would refuse is refused in place
+// (through a stand-in the server fails on, so that it skips to Sync exactly as it would have).
+#include <algorithm>
+
+#include "pgmux/pool/client_conn.h"
+#include "pgmux/pool/server_conn.h"
+#include "pgmux/proto/messages.h"
+
+namespace pgmux::pool {
+
+namespace {
+std::string quoted(std::string_view name) {
+  std::string s;
+  s.reserve(name.size() + 2);
+  s.push_back('"');
+  s.append(name);
+  s.push_back('"');
+  return s;
+}
+}  // namespace
+
+bool ClientConn::interceptMessage(ServerConn* srv, const net::Slice& s, std::span<const uint8_t> bytes, size_t& pos,
+                                  size_t& start, Status& failure) {
+  const auto rest = bytes.subspan(pos);
+  proto::FrameHeader h;
+  const auto st = proto::peekFrame(rest, h, scanner_.maxPacketSize());
+  if (st == proto::DecodeStatus::Invalid) {
+    failure = Status::error(sqlstate::kProtocolViolation, "invalid packet length from client");
+    return false;
+  }
+  if (st == proto::DecodeStatus::NeedMore || rest.size() < h.totalSize()) {
+    // Split across reads: nothing of it goes out until it is rewritten.
+    if (pos > start) (void)srv->write(net::Slice{s.chunk, s.offset + start, pos - start});
+    held_.active = true;
+    held_.bytes.assign(reinterpret_cast<const char*>(rest.data()), rest.size());
+    pos = start = bytes.size();
+    // A Bind's names may already be complete: its parameters then need not be held.
+    continueHeld(srv, s, bytes, pos, start, failure);
+    return failure.isOk();
+  }
+  const size_t total = h.totalSize();
+  Rewrite r;
+  if (!rewriteMessage(srv, rest.first(total), total, r, failure)) return false;
+  if (!r.replacement.empty() || r.keepFrom > 0) {
+    if (pos > start) (void)srv->write(net::Slice{s.chunk, s.offset + start, pos - start});
+    (void)srv->write(std::move(r.replacement));
+    start = pos + std::min(r.keepFrom, total);
+  }
+  pos += total;
+  return true;
+}
+
+void ClientConn::continueHeld(ServerConn* srv, const net::Slice& s, std::span<const uint8_t> bytes, size_t& pos,
+                              size_t& start, Status& failure) {
+  const size_t avail = bytes.size() - pos;
+  if (held_.passLeft > 0) {
+    const size_t take = std::min(held_.passLeft, avail);
+    pos += take;  // forwarded with the range
+    held_.passLeft -= take;
+    held_.active = held_.passLeft > 0;
+    return;
+  }
+  if (held_.dropLeft > 0) {
+    if (pos > start) (void)srv->write(net::Slice{s.chunk, s.offset + start, pos - start});
+    const size_t take = std::min(held_.dropLeft, avail);
+    pos += take;
+    start = pos;
+    held_.dropLeft -= take;
+    held_.active = held_.dropLeft > 0;
+    return;
+  }
+  // Collecting: take what this read has of the message.
+  std::string& b = held_.bytes;
+  proto::FrameHeader h;
+  auto st = proto::peekFrame(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(b.data()), b.size()), h,
+                             scanner_.maxPacketSize());
+  if (st == proto::DecodeStatus::NeedMore) {
+    const size_t take = std::min(proto::kFrameHeaderSize - b.size(), avail);
+    b.append(reinterpret_cast<const char*>(bytes.data() + pos), take);
+    pos = start = pos + take;
+    st = proto::peekFrame(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(b.data()), b.size()), h,
+                          scanner_.maxPacketSize());
+    if (st == proto::DecodeStatus::NeedMore) return;
+  }
+  if (st == proto::DecodeStatus::Invalid) {
+    failure = Status::error(sqlstate::kProtocolViolation, "invalid packet length from client");
+    return;
+  }
+  const size_t total = h.totalSize();
+  if (b.size() < total && pos < bytes.size()) {
+    const size_t take = std::min(total - b.size(), bytes.size() - pos);
+    b.append(reinterpret_cast<const char*>(bytes.data() + pos), take);
+    pos = start = pos + take;
+  }
+  const auto have = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(b.data()), b.size());
+  if (b.size() < total) {
+    // Only a Bind is decided before it is whole: once its names are in.
+    proto::BindHead head;
+    if (h.type != 'B' || proto::parseBindHead(have, head) != proto::DecodeStatus::Ok) return;
+  }
+  Rewrite r;
+  if (!rewriteMessage(srv, have, total, r, failure)) return;
+  if (!r.replacement.empty()) (void)srv->write(std::move(r.replacement));
+  if (r.keepFrom < b.size()) (void)srv->write(b.substr(r.keepFrom));
+  const size_t remaining = total - b.size();
+  held_.passLeft = r.keepFrom <= b.size() ? remaining : 0;
+  held_.dropLeft = r.keepFrom <= b.size() ? 0 : remaining;
+  held_.active = remaining > 0;
+  b.clear();
+  if (b.capacity() > 64 * 1024) b.shrink_to_fit();
+}
+
+bool ClientConn::rewriteMessage(ServerConn* srv, std::span<const uint8_t> msg, size_t total, Rewrite& r,
+                                Status& failure) {
+  const char type = static_cast<char>(msg[0]);
+  const auto body = msg.subspan(proto::kFrameHeaderSize);
+  const auto invalid = [&](const char* what) {
+    failure = Status::error(sqlstate::kProtocolViolation, std::string("invalid ") + what + " message");
+    return false;
+  };
+  switch (type) {
+    case 'P':
+      if (!rewriteParse(srv, body, r, failure)) return false;
+      break;
+    case 'B': {
+      proto::BindHead head;
+      if (proto::parseBindHead(msg, head) != proto::DecodeStatus::Ok) return invalid("Bind");
+      rewriteBind(srv, msg, head, r);
+      break;
+    }
+    case 'D':
+    case 'C': {
+      proto::TargetMessage t;
+      if (proto::parseTarget(body, t) != proto::DecodeStatus::Ok) return invalid(type == 'D' ? "Describe" : "Close");
+      if (type == 'D') {
+        rewriteDescribe(srv, t, r);
+      } else {
+        rewriteClose(srv, t, r);
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  // SIZE_MAX from the rewriters: none of the original message goes out.
+  if (r.keepFrom == SIZE_MAX) r.keepFrom = total;
+  return true;
+}
+
+bool ClientConn::rewriteParse(ServerConn* srv, std::span<const uint8_t> body, Rewrite& r, Status& failure) {
+  proto::ParseMessage p;
+  if (proto::parseParse(body, p) != proto::DecodeStatus::Ok) {
+    failure = Status::error(sqlstate::kProtocolViolation, "invalid Parse message");
+    return false;
+  }
+  auto& registry = pooler_.statements();
+  ++registry.counters().clientParses;
+  if (p.name.empty()) {
+    srv->expect(Expected(Expect::Parse));
+    return true;  // the unnamed statement lives and dies within the client's transaction
+  }
+  if (statements_.find(p.name) != nullptr) {
+    refuse(srv, sqlstate::kDuplicatePreparedStatement, "prepared statement " + quoted(p.name) + " already exists", r);
+    r.keepFrom = SIZE_MAX;
+    return true;
+  }
+  StatementRef stmt = registry.intern(
+      std::string_view(reinterpret_cast<const char*>(p.definition.data()), p.definition.size()));
+  statements_.set(p.name, stmt);
+  r.keepFrom = SIZE_MAX;
+  if (srv->statements().touch(stmt.get())) {
+    // Prepared there already: a Close of nothing gets the server's reply in the right place.
+    proto::encodeClose(r.replacement, 'S', kAbsentStatement);
+    srv->expect(Expected(Expect::ParseStandIn, stmt, std::string(p.name)));
+    return true;
+  }
+  std::vector<StatementRef> evicted;
+  srv->statements().add(stmt, static_cast<size_t>(pooler_.config().maxPreparedStatements), evicted);
+  for (auto& e : evicted) {
+    proto::encodeClose(r.replacement, 'S', e->serverName());
+    srv->expect(Expected(Expect::InjectedClose, std::move(e)));
+  }
+  proto::encodeParse(r.replacement, stmt->serverName(), p.definition);
+  ++registry.counters().serverParses;
+  srv->expect(Expected(Expect::Parse, std::move(stmt), std::string(p.name)));
+  return true;
+}
+
+void ClientConn::ensurePrepared(ServerConn* srv, const StatementRef& s, std::string& out) {
+  if (srv->statements().touch(s.get())) return;
+  std::vector<StatementRef> evicted;
+  srv->statements().add(s, static_cast<size_t>(pooler_.config().maxPreparedStatements), evicted);
+  for (auto& e : evicted) {
+    proto::encodeClose(out, 'S', e->serverName());
+    srv->expect(Expected(Expect::InjectedClose, std::move(e)));
+  }
+  const std::string& def = s->definition();
+  proto::encodeParse(out, s->serverName(),
+                     std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(def.data()), def.size()));
+  ++pooler_.statements().counters().serverParses;
+  srv->expect(Expected(Expect::InjectedParse, s));
+}
+
+void ClientConn::refuse(ServerConn* srv, const char* sqlstate, const std::string& message, Rewrite& r) {
+  Expected e(Expect::Refused);
+  proto::encodeErrorResponse(e.reply, "ERROR", sqlstate, message);
+  proto::encodeDescribe(r.replacement, 'S', kAbsentStatement);
+  srv->expect(std::move(e));
+}
+
+void ClientConn::rewriteBind(ServerConn* srv, std::span<const uint8_t> msg, const proto::BindHead& head, Rewrite& r) {
+  if (head.statement.empty()) {
+    srv->expect(Expected(Expect::Bind));
+    return;
+  }
+  ++pooler_.statements().counters().binds;
+  const StatementRef* stmt = statements_.find(head.statement);
+  if (stmt == nullptr || (*stmt)->retired()) {
+    if (stmt == nullptr) {
+      refuse(srv, sqlstate::kInvalidSqlStatementName,
+             "prepared statement " + quoted(head.statement) + " does not exist", r);
+    } else {
+      refuse(srv, sqlstate::kFeatureNotSupported, "cached plan must not change result type", r);
+    }
+    r.keepFrom = SIZE_MAX;
+    return;
+  }
+  ensurePrepared(srv, *stmt, r.replacement);
+  proto::FrameHeader h;
+  (void)proto::peekFrame(msg, h);
+  proto::encodeBindHead(r.replacement, h.length, head, (*stmt)->serverName());
+  srv->expect(Expected(Expect::Bind, *stmt));
+  r.keepFrom = head.size;
+}
+
+void ClientConn::rewriteDescribe(ServerConn* srv, const proto::TargetMessage& t, Rewrite& r) {
+  if (t.kind == 'P' || t.name.empty()) {
+    srv->expect(Expected(Expect::Describe));
+    return;
+  }
+  r.keepFrom = SIZE_MAX;
+  const StatementRef* stmt = statements_.find(t.name);
+  if (stmt == nullptr) {
+    refuse(srv, sqlstate::kInvalidSqlStatementName, "prepared statement " + quoted(t.name) + " does not exist", r);
+    return;
+  }
+  if ((*stmt)->retired()) {
+    refuse(srv, sqlstate::kFeatureNotSupported, "cached plan must not change result type", r);
+    return;
+  }
+  ensurePrepared(srv, *stmt, r.replacement);
+  proto::encodeDescribe(r.replacement, 'S', (*stmt)->serverName());
+  srv->expect(Expected(Expect::Describe, *stmt));
+}
+
+void ClientConn::rewriteClose(ServerConn* srv, const proto::TargetMessage& t, Rewrite& r) {
+  if (t.kind == 'P' || t.name.empty()) {
+    srv->expect(Expected(Expect::Close));
+    return;
+  }
+  // The server keeps the statement for other clients; a Close of nothing answers in its place.
+  StatementRef old = statements_.take(t.name);
+  proto::encodeClose(r.replacement, 'S', kAbsentStatement);
+  srv->expect(Expected(Expect::Close, std::move(old), std::string(t.name)));
+  r.keepFrom = SIZE_MAX;
+}
+
+}  // namespace pgmux::pool

@@ -1,0 +1,180 @@
+// Matching a server's replies to the messages sent to it (see "Extended Query" in the protocol
+// docs: one reply per Parse, Bind, Close; Describe ends at RowDescription or NoData; after an
+// ErrorResponse everything up to Sync is skipped; Sync and Query end at ReadyForQuery).
+#include "pgmux/pool/reply_queue.h"
+
+#include <algorithm>
+
+#include "pgmux/proto/extended.h"
+#include "pgmux/proto/messages.h"
+#include "pgmux/util/status.h"
+
+namespace pgmux::pool {
+
+namespace {
+bool isSync(const Expected& e) { return e.kind == Expect::Sync; }
+}  // namespace
+
+void ReplyQueue::push(Expected e, const StatementScope& scope) {
+  if (skipping_) {
+    // The server is discarding messages until a Sync: this one has no effect and no reply.
+    if (!isSync(e)) {
+      undo(e, scope);
+      return;
+    }
+    skipping_ = false;
+  }
+  q_.push_back(std::move(e));
+}
+
+void ReplyQueue::undo(Expected& e, const StatementScope& scope) {
+  switch (e.kind) {
+    case Expect::Parse:
+    case Expect::ParseStandIn:
+      if (scope.client != nullptr && !e.name.empty()) {
+        if (const StatementRef* mine = scope.client->find(e.name); mine != nullptr && mine->get() == e.stmt.get()) {
+          (void)scope.client->take(e.name);
+        }
+      }
+      if (e.kind == Expect::Parse && e.stmt) scope.server.remove(e.stmt.get());
+      break;
+    case Expect::InjectedParse:
+      scope.server.remove(e.stmt.get());
+      break;
+    case Expect::Close:
+      if (scope.client != nullptr && e.stmt && scope.client->find(e.name) == nullptr) {
+        scope.client->set(e.name, e.stmt);
+      }
+      break;
+    case Expect::InjectedClose: {
+      // Still prepared there: keep knowing it, or a later Parse of it would collide.
+      std::vector<StatementRef> none;
+      if (!scope.server.has(e.stmt.get())) scope.server.add(e.stmt, SIZE_MAX, none);
+      break;
+    }
+    case Expect::Bind:
+    case Expect::Describe:
+    case Expect::Refused:
+    case Expect::Sync:
+    case Expect::Query:
+      break;
+  }
+}
+
+void ReplyQueue::failBatch(const StatementScope& scope) {
+  // Everything up to the next Sync is skipped by the server; undo it, latest first, so that a
+  // name closed and parsed again in the same batch ends as it was before the batch.
+  auto end = std::find_if(q_.begin(), q_.end(), isSync);
+  for (auto it = end; it != q_.begin();) {
+    --it;
+    undo(*it, scope);
+  }
+  skipping_ = end == q_.end();
+  q_.erase(q_.begin(), end);
+}
+
+ReplyAction ReplyQueue::onMessage(char type, std::span<const uint8_t> body, bool captured,
+                                  const StatementScope& scope, std::string& replacement) {
+  if (q_.empty()) {
+    // An error for an Execute with no Sync sent yet: the server skips what comes until one.
+    if (type == 'E') skipping_ = true;
+    return ReplyAction::Forward;
+  }
+  Expected& head = q_.front();
+  const auto pop = [this] { q_.pop_front(); };
+  switch (type) {
+    case 'Z':
+      if (head.kind != Expect::Sync && head.kind != Expect::Query) return ReplyAction::Desync;
+      if (head.kind == Expect::Query && head.clearsStatements && !head.failed) {
+        scope.server.clear();
+        if (scope.client != nullptr) scope.client->clear();
+      }
+      pop();
+      return ReplyAction::Forward;
+    case '1':
+      if (head.kind == Expect::Parse) {
+        pop();
+        return ReplyAction::Forward;
+      }
+      if (head.kind == Expect::InjectedParse) {
+        pop();
+        return ReplyAction::Swallow;
+      }
+      return ReplyAction::Desync;
+    case '2':
+      if (head.kind != Expect::Bind) return ReplyAction::Desync;
+      pop();
+      return ReplyAction::Forward;
+    case '3':
+      switch (head.kind) {
+        case Expect::Close:
+          pop();
+          return ReplyAction::Forward;
+        case Expect::InjectedClose:
+          pop();
+          return ReplyAction::Swallow;
+        case Expect::ParseStandIn:
+          pop();
+          proto::encodeParseComplete(replacement);
+          return ReplyAction::Replace;
+        default:
+          return ReplyAction::Desync;
+      }
+    case 't':
+      return head.kind == Expect::Describe ? ReplyAction::Forward : ReplyAction::Desync;
+    case 'T':
+      if (head.kind == Expect::Query) return ReplyAction::Forward;
+      [[fallthrough]];
+    case 'n':
+      if (head.kind != Expect::Describe) return ReplyAction::Desync;
+      pop();
+      return ReplyAction::Forward;
+    case 'E': {
+      if (head.kind == Expect::Query) {
+        head.failed = true;
+        return ReplyAction::Forward;
+      }
+      if (head.kind == Expect::Sync) return ReplyAction::Forward;  // e.g. the implicit COMMIT failed
+      proto::ErrorFields f;
+      const bool parsed = captured && proto::parseErrorResponse(body, f) == proto::DecodeStatus::Ok;
+      ReplyAction action = ReplyAction::Forward;
+      if (head.kind == Expect::Refused && parsed && f.sqlstate == sqlstate::kInvalidSqlStatementName &&
+          f.message.find(kAbsentStatement) != std::string::npos) {
+        replacement = std::move(head.reply);
+        action = ReplyAction::Replace;
+      } else if ((head.kind == Expect::Bind || head.kind == Expect::Describe) && head.stmt && parsed &&
+                 f.sqlstate == sqlstate::kFeatureNotSupported) {
+        // "cached plan must not change result type": the definition now means another row type.
+        scope.registry.retire(head.stmt.get());
+      }
+      failBatch(scope);
+      return action;
+    }
+    default:
+      return ReplyAction::Forward;
+  }
+}
+
+std::string ReplyQueue::describe() const {
+  static constexpr const char* kNames[] = {"Parse", "InjectedParse", "ParseStandIn", "Bind",  "Describe",
+                                           "Close", "InjectedClose", "Refused",      "Sync",  "Query"};
+  std::string out;
+  for (const auto& e : q_) {
+    if (!out.empty()) out += ' ';
+    out += kNames[static_cast<size_t>(e.kind)];
+  }
+  if (skipping_) out += out.empty() ? "(skipping to Sync)" : " (skipping to Sync)";
+  return out.empty() ? "nothing" : out;
+}
+
+void ReplyQueue::dropTrailingSyncs(int n) {
+  for (auto it = q_.end(); n > 0 && it != q_.begin();) {
+    --it;
+    if (isSync(*it)) {
+      it = q_.erase(it);
+      --n;
+    }
+  }
+}
+
+}  // namespace pgmux::pool

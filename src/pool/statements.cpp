@@ -1,0 +1,122 @@
+// The statement registry, the per-server LRU and the per-client name map.
+#include "pgmux/pool/statements.h"
+
+#include <cassert>
+#include <cctype>
+
+namespace pgmux::pool {
+
+void StatementRef::reset() {
+  Statement* s = std::exchange(s_, nullptr);
+  if (s != nullptr && --s->refs_ == 0) s->owner_.release(s);
+}
+
+StatementRegistry::~StatementRegistry() {
+  // Every holder (client or server) is gone before the pooler; whatever is left is unreferenced.
+  for (auto& [key, s] : byDefinition_) delete s;
+}
+
+StatementRef StatementRegistry::intern(std::string_view definition) {
+  if (auto it = byDefinition_.find(definition); it != byDefinition_.end()) return StatementRef(it->second);
+  auto* s = new Statement(*this, nextId_++, std::string(definition));
+  byDefinition_.emplace(std::string_view(s->definition_), s);
+  return StatementRef(s);
+}
+
+void StatementRegistry::retire(Statement* s) {
+  if (s->retired_) return;
+  s->retired_ = true;
+  byDefinition_.erase(std::string_view(s->definition_));
+}
+
+void StatementRegistry::release(Statement* s) {
+  if (!s->retired_) byDefinition_.erase(std::string_view(s->definition_));
+  delete s;
+}
+
+bool ServerStatements::touch(const Statement* s) {
+  auto it = index_.find(s->id());
+  if (it == index_.end()) return false;
+  if (it->second != lru_.begin()) lru_.splice(lru_.begin(), lru_, it->second);
+  return true;
+}
+
+void ServerStatements::add(StatementRef s, size_t limit, std::vector<StatementRef>& evicted) {
+  assert(!has(s.get()));
+  while (!lru_.empty() && index_.size() >= limit) {
+    index_.erase(lru_.back()->id());
+    evicted.push_back(std::move(lru_.back()));
+    lru_.pop_back();
+  }
+  const uint64_t id = s->id();
+  lru_.push_front(std::move(s));
+  index_.emplace(id, lru_.begin());
+}
+
+void ServerStatements::remove(const Statement* s) {
+  auto it = index_.find(s->id());
+  if (it == index_.end()) return;
+  lru_.erase(it->second);
+  index_.erase(it);
+}
+
+void ServerStatements::clear() {
+  index_.clear();
+  lru_.clear();
+}
+
+const StatementRef* ClientStatements::find(std::string_view name) const {
+  auto it = names_.find(name);
+  return it == names_.end() ? nullptr : &it->second;
+}
+
+StatementRef ClientStatements::take(std::string_view name) {
+  auto it = names_.find(name);
+  if (it == names_.end()) return {};
+  StatementRef s = std::move(it->second);
+  names_.erase(it);
+  return s;
+}
+
+namespace {
+// Skips blanks and SQL comments ("--" to the end of the line, "/* */").
+size_t skipSpace(std::string_view s, size_t i) {
+  for (;;) {
+    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+    if (s.substr(i, 2) == "--") {
+      i = s.find('\n', i);
+      if (i == std::string_view::npos) return s.size();
+    } else if (s.substr(i, 2) == "/*") {
+      i = s.find("*/", i + 2);
+      if (i == std::string_view::npos) return s.size();
+      i += 2;
+    } else {
+      return i;
+    }
+  }
+}
+
+bool keyword(std::string_view s, size_t& i, std::string_view word) {
+  i = skipSpace(s, i);
+  if (s.size() - i < word.size()) return false;
+  for (size_t k = 0; k < word.size(); ++k) {
+    if (std::tolower(static_cast<unsigned char>(s[i + k])) != word[k]) return false;
+  }
+  const size_t end = i + word.size();
+  if (end < s.size() && (std::isalnum(static_cast<unsigned char>(s[end])) || s[end] == '_')) return false;
+  i = end;
+  return true;
+}
+}  // namespace
+
+bool dropsPreparedStatements(std::string_view sql) {
+  size_t i = 0;
+  if (keyword(sql, i, "discard")) return keyword(sql, i, "all");
+  i = 0;
+  if (!keyword(sql, i, "deallocate")) return false;
+  size_t j = i;
+  if (keyword(sql, j, "prepare")) i = j;
+  return keyword(sql, i, "all");
+}
+
+}  // namespace pgmux::pool
