@@ -236,6 +236,7 @@ void ClientConn::scanMessages(ServerConn* srv, const net::Slice& s, Status& fail
         if (!interceptMessage(srv, s, bytes, pos, start, failure)) return;
         continue;
       }
+      if (type == 'Q' && deallocateStatement(srv, s, bytes, pos, start)) continue;
     }
     const auto st = scanner_.next(bytes, pos, m);
     if (st == proto::DecodeStatus::NeedMore) break;
@@ -247,12 +248,7 @@ void ClientConn::scanMessages(ServerConn* srv, const net::Slice& s, Status& fail
       case 'Q':
         if (activeTimeouts_) requestStarted();
         srv->requestSent();
-        if (trackStatements_) {
-          Expected e(Expect::Query);
-          e.clearsStatements = m.captured && dropsPreparedStatements(std::string_view(
-                                                 reinterpret_cast<const char*>(m.body.data()), m.body.size()));
-          srv->expect(std::move(e));
-        }
+        if (trackStatements_) srv->expect(Expected(Expect::Query));
         break;
       case 'F':
         if (activeTimeouts_) requestStarted();

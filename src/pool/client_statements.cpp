@@ -52,6 +52,39 @@ bool ClientConn::interceptMessage(ServerConn* srv, const net::Slice& s, std::spa
   return true;
 }
 
+bool ClientConn::deallocateStatement(ServerConn* srv, const net::Slice& s, std::span<const uint8_t> bytes,
+                                     size_t& pos, size_t& start) {
+  // Only a short Query whole in this read can be one; anything else goes the usual way.
+  constexpr size_t kMaxDeallocate = 512;
+  const auto rest = bytes.subspan(pos);
+  proto::FrameHeader h;
+  if (proto::peekFrame(rest, h) != proto::DecodeStatus::Ok || h.bodySize() > kMaxDeallocate ||
+      rest.size() < h.totalSize()) {
+    return false;
+  }
+  std::string_view sql;
+  if (proto::parseQuery(rest.subspan(proto::kFrameHeaderSize, h.bodySize()), sql) != proto::DecodeStatus::Ok) {
+    return false;
+  }
+  const std::string name = deallocatedName(sql);
+  if (name.empty() || statements_.find(name) == nullptr) return false;
+  // The server keeps the statement for other clients. An empty query (no effect, in any
+  // transaction state) gets its answer in the right place in the reply stream.
+  (void)statements_.take(name);
+  if (activeTimeouts_) requestStarted();
+  srv->requestSent();
+  Expected e(Expect::Query);
+  e.deallocates = true;
+  srv->expect(std::move(e));
+  if (pos > start) (void)srv->write(net::Slice{s.chunk, s.offset + start, pos - start});
+  std::string out;
+  proto::encodeQuery(out, "");
+  (void)srv->write(std::move(out));
+  pos += h.totalSize();
+  start = pos;
+  return true;
+}
+
 void ClientConn::continueHeld(ServerConn* srv, const net::Slice& s, std::span<const uint8_t> bytes, size_t& pos,
                               size_t& start, Status& failure) {
   const size_t avail = bytes.size() - pos;
@@ -158,6 +191,18 @@ bool ClientConn::rewriteParse(ServerConn* srv, std::span<const uint8_t> body, Re
   auto& registry = pooler_.statements();
   ++registry.counters().clientParses;
   if (p.name.empty()) {
+    // psycopg deallocates with PQsendQueryParams, an unnamed Parse of DEALLOCATE name.
+    if (const std::string name = deallocatedName(p.query); !name.empty()) {
+      if (StatementRef old = statements_.take(name)) {
+        Expected e(Expect::Parse, std::move(old), name);
+        e.deallocates = true;
+        srv->expect(std::move(e));
+        static constexpr uint8_t kEmptyQuery[] = {0, 0, 0};  // "", no parameter types
+        proto::encodeParse(r.replacement, "", kEmptyQuery);
+        r.keepFrom = SIZE_MAX;
+        return true;
+      }
+    }
     srv->expect(Expected(Expect::Parse));
     return true;  // the unnamed statement lives and dies within the client's transaction
   }

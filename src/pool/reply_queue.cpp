@@ -13,6 +13,14 @@ namespace pgmux::pool {
 
 namespace {
 bool isSync(const Expected& e) { return e.kind == Expect::Sync; }
+
+// The CommandComplete tags of the commands that drop every prepared statement of the session.
+bool dropsAllStatements(std::span<const uint8_t> tag) {
+  const auto is = [&](std::string_view t) {
+    return tag.size() == t.size() + 1 && std::equal(t.begin(), t.end(), tag.begin()) && tag.back() == 0;
+  };
+  return is("DISCARD ALL") || is("DEALLOCATE ALL");
+}
 }  // namespace
 
 void ReplyQueue::push(Expected e, const StatementScope& scope) {
@@ -31,6 +39,11 @@ void ReplyQueue::undo(Expected& e, const StatementScope& scope) {
   switch (e.kind) {
     case Expect::Parse:
     case Expect::ParseStandIn:
+      if (e.deallocates) {
+        // The DEALLOCATE never ran: the client still has its statement.
+        if (scope.client != nullptr && scope.client->find(e.name) == nullptr) scope.client->set(e.name, e.stmt);
+        break;
+      }
       if (scope.client != nullptr && !e.name.empty()) {
         if (const StatementRef* mine = scope.client->find(e.name); mine != nullptr && mine->get() == e.stmt.get()) {
           (void)scope.client->take(e.name);
@@ -75,6 +88,12 @@ void ReplyQueue::failBatch(const StatementScope& scope) {
 
 ReplyAction ReplyQueue::onMessage(char type, std::span<const uint8_t> body, bool captured,
                                   const StatementScope& scope, std::string& replacement) {
+  if (type == 'C' && captured && dropsAllStatements(body)) {
+    // DEALLOCATE ALL or DISCARD ALL ran (by simple or extended query): the server has no
+    // prepared statement left, and the client's names are gone as they would be.
+    scope.server.clear();
+    if (scope.client != nullptr) scope.client->clear();
+  }
   if (q_.empty()) {
     // An error for an Execute with no Sync sent yet: the server skips what comes until one.
     if (type == 'E') skipping_ = true;
@@ -85,14 +104,11 @@ ReplyAction ReplyQueue::onMessage(char type, std::span<const uint8_t> body, bool
   switch (type) {
     case 'Z':
       if (head.kind != Expect::Sync && head.kind != Expect::Query) return ReplyAction::Desync;
-      if (head.kind == Expect::Query && head.clearsStatements && !head.failed) {
-        scope.server.clear();
-        if (scope.client != nullptr) scope.client->clear();
-      }
       pop();
       return ReplyAction::Forward;
     case '1':
       if (head.kind == Expect::Parse) {
+        if (head.name.empty() || head.deallocates) unnamedDeallocates_ = head.deallocates;
         pop();
         return ReplyAction::Forward;
       }
@@ -120,6 +136,12 @@ ReplyAction ReplyQueue::onMessage(char type, std::span<const uint8_t> body, bool
         default:
           return ReplyAction::Desync;
       }
+    case 'I':
+      if (head.kind == Expect::Query ? head.deallocates : unnamedDeallocates_) {
+        proto::encodeCommandComplete(replacement, "DEALLOCATE");
+        return ReplyAction::Replace;
+      }
+      return ReplyAction::Forward;
     case 't':
       return head.kind == Expect::Describe ? ReplyAction::Forward : ReplyAction::Desync;
     case 'T':
@@ -130,10 +152,7 @@ ReplyAction ReplyQueue::onMessage(char type, std::span<const uint8_t> body, bool
       pop();
       return ReplyAction::Forward;
     case 'E': {
-      if (head.kind == Expect::Query) {
-        head.failed = true;
-        return ReplyAction::Forward;
-      }
+      if (head.kind == Expect::Query) return ReplyAction::Forward;
       if (head.kind == Expect::Sync) return ReplyAction::Forward;  // e.g. the implicit COMMIT failed
       proto::ErrorFields f;
       const bool parsed = captured && proto::parseErrorResponse(body, f) == proto::DecodeStatus::Ok;

@@ -119,4 +119,39 @@ bool dropsPreparedStatements(std::string_view sql) {
   return keyword(sql, i, "all");
 }
 
+std::string deallocatedName(std::string_view sql) {
+  size_t i = 0;
+  if (!keyword(sql, i, "deallocate")) return {};
+  size_t j = i;
+  if (keyword(sql, j, "prepare")) i = j;
+  i = skipSpace(sql, i);
+  std::string name;
+  if (i < sql.size() && sql[i] == '"') {
+    for (++i;; ++i) {
+      if (i >= sql.size()) return {};
+      if (sql[i] == '"') {
+        if (i + 1 < sql.size() && sql[i + 1] == '"') {
+          name.push_back('"');
+          ++i;
+          continue;
+        }
+        ++i;
+        break;
+      }
+      name.push_back(sql[i]);
+    }
+    if (name.empty()) return {};
+  } else {
+    while (i < sql.size() && (std::isalnum(static_cast<unsigned char>(sql[i])) || sql[i] == '_' || sql[i] == '$' ||
+                              static_cast<unsigned char>(sql[i]) >= 0x80)) {
+      name.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(sql[i]))));
+      ++i;
+    }
+    if (name.empty() || name == "all") return {};
+  }
+  i = skipSpace(sql, i);
+  while (i < sql.size() && sql[i] == ';') i = skipSpace(sql, i + 1);
+  return i == sql.size() ? name : std::string();
+}
+
 }  // namespace pgmux::pool

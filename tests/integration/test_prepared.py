@@ -450,6 +450,52 @@ def test_another_clients_discard_all_does_not_lose_my_statements(target, command
     b.close()
 
 
+def test_deallocate_of_one_statement_by_simple_and_extended_query(target):
+    t = target()
+    a = t.raw()
+    assert kinds(exchange(a, parse("s1", "SELECT pg_backend_pid(), 'one'"),
+                          parse("S 2", "SELECT pg_backend_pid(), 'two'"), SYNC)) == "11Z"
+    pid, _ = run_statement(a, "s1")
+    with t.elsewhere(pid):
+        run_statement(a, "S 2")
+    # By simple query, an unquoted name folded to lower case ...
+    result = a.run("deallocate S1")
+    assert result.error is None and command_tags(result.messages) == ["DEALLOCATE"], result.messages
+    # ... and by extended query (as psycopg sends it), a quoted one.
+    out = exchange(a, parse("", 'DEALLOCATE PREPARE "S 2"'), bind(""), execute(), SYNC)
+    assert kinds(out) == "12CZ" and command_tags(out) == ["DEALLOCATE"], out
+    for name in ("s1", "S 2"):
+        assert error(exchange(a, bind(name), execute(), SYNC)) == \
+            ("26000", f'prepared statement "{name}" does not exist')
+    # A name the client never prepared gets PostgreSQL's own error.
+    assert error(a.run("DEALLOCATE nosuch").messages) == \
+        ("26000", 'prepared statement "nosuch" does not exist')
+    assert kinds(exchange(a, parse("s1", "SELECT pg_backend_pid(), 'again'"), SYNC)) == "1Z"
+    with t.onto(pid):
+        assert run_statement(a, "s1")[1] == "again"
+    a.close()
+
+
+def test_psycopg_evicting_and_rolling_back_its_prepared_statements(target):
+    """psycopg 3.1 sends DEALLOCATE name (as an unnamed Parse) past prepared_max, and DEALLOCATE
+    ALL after a rollback; its statements must stay in step with the server's either way."""
+    t = target(pool_size=2)
+
+    def client(n):
+        with t.connect(autocommit=False) as conn:
+            conn.prepared_max = 2
+            for r in range(4):
+                for k in range(5):
+                    got = conn.execute(f"SELECT %s::int + {k}", [n * 10 + r]).fetchone()
+                    assert got == (n * 10 + r + k,)
+                conn.commit()
+                with pytest.raises(psycopg.errors.DivisionByZero):
+                    conn.execute("SELECT 1 / %s::int", [0])
+                conn.rollback()
+
+    _run_clients(client, 6)
+
+
 def test_a_query_text_longer_than_the_packet_buffer(target):
     t = target()
     a = t.raw()

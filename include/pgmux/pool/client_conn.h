@@ -112,6 +112,10 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   void rewriteBind(ServerConn* srv, std::span<const uint8_t> msg, const proto::BindHead& head, Rewrite& r);
   void rewriteDescribe(ServerConn* srv, const proto::TargetMessage& t, Rewrite& r);
   void rewriteClose(ServerConn* srv, const proto::TargetMessage& t, Rewrite& r);
+  // A simple Query `DEALLOCATE name` of one of the client's statements (psycopg sends it): the
+  // name is dropped and an empty query goes in its place. False when the Query is anything else.
+  bool deallocateStatement(ServerConn* srv, const net::Slice& s, std::span<const uint8_t> bytes, size_t& pos,
+                           size_t& start);
   // Answers a message with the error PostgreSQL would give (a stand-in makes the server fail too).
   void refuse(ServerConn* srv, const char* sqlstate, const std::string& message, Rewrite& r);
   // Prepares `s` on `srv` first unless it is there (closing what the LRU evicts).

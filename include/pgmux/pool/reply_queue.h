@@ -37,8 +37,9 @@ struct Expected {
   explicit Expected(Expect k, StatementRef s = {}, std::string clientName = {})
       : kind(k), stmt(std::move(s)), name(std::move(clientName)) {}
   Expect kind;
-  bool clearsStatements = false;  // Query: DEALLOCATE ALL or DISCARD ALL
-  bool failed = false;            // Query: an ErrorResponse came for it
+  bool deallocates = false;       // Query, or unnamed Parse: an empty query standing in for the
+                                  // client's DEALLOCATE of one of its statements; its
+                                  // EmptyQueryResponse becomes CommandComplete DEALLOCATE
   StatementRef stmt;              // the server-side statement concerned, if any
   std::string name;               // the client's name (Parse, ParseStandIn, Close)
   std::string reply;              // Refused: the ErrorResponse the client gets
@@ -77,6 +78,7 @@ class ReplyQueue {
   void clear() {
     q_.clear();
     skipping_ = false;
+    unnamedDeallocates_ = false;
   }
 
  private:
@@ -85,6 +87,7 @@ class ReplyQueue {
 
   std::deque<Expected> q_;
   bool skipping_ = false;  // an error with no Sync yet sent: the server skips what comes until one
+  bool unnamedDeallocates_ = false;  // the unnamed statement is a DEALLOCATE's empty stand-in
 };
 
 }  // namespace pgmux::pool

@@ -137,5 +137,8 @@ class ClientStatements {
 // Whether `sql` (a simple Query) is DEALLOCATE ALL or DISCARD ALL, which drop every prepared
 // statement of the session.
 bool dropsPreparedStatements(std::string_view sql);
+// The name `sql` deallocates when it is exactly DEALLOCATE [PREPARE] name (an unquoted name
+// folded to lower case, as PostgreSQL does); empty otherwise (ALL included).
+std::string deallocatedName(std::string_view sql);
 
 }  // namespace pgmux::pool
