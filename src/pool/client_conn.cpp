@@ -257,8 +257,7 @@ void ClientConn::scanMessages(ServerConn* srv, const net::Slice& s, Status& fail
         break;
       case 'S':
         if (activeTimeouts_) requestStarted();
-        srv->syncSent();
-        if (trackStatements_) srv->expect(Expected(Expect::Sync));
+        if (srv->syncSent() && trackStatements_) srv->expect(Expected(Expect::Sync));
         break;
       case 'E':
         srv->executeSent();

@@ -216,8 +216,9 @@ bool ClientConn::rewriteParse(ServerConn* srv, std::span<const uint8_t> body, Re
   statements_.set(p.name, stmt);
   r.keepFrom = SIZE_MAX;
   if (srv->statements().touch(stmt.get())) {
-    // Prepared there already: a Close of nothing gets the server's reply in the right place.
-    proto::encodeClose(r.replacement, 'S', kAbsentStatement);
+    // Prepared there already. The same Parse of the unnamed statement gets the server's own
+    // checks (a failed transaction, a dropped table) and its reply in the right place.
+    proto::encodeParse(r.replacement, "", p.definition);
     srv->expect(Expected(Expect::ParseStandIn, stmt, std::string(p.name)));
     return true;
   }

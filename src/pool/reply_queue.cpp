@@ -23,11 +23,20 @@ bool dropsAllStatements(std::span<const uint8_t> tag) {
 }
 }  // namespace
 
+namespace {
+// Whether an entry changes what the server has prepared under pgmux's names.
+bool changesServer(const Expected& e) {
+  return (e.kind == Expect::Parse && e.stmt && !e.deallocates) || e.kind == Expect::InjectedParse ||
+         e.kind == Expect::InjectedClose;
+}
+}  // namespace
+
 void ReplyQueue::push(Expected e, const StatementScope& scope) {
   if (skipping_) {
     // The server is discarding messages until a Sync: this one has no effect and no reply.
     if (!isSync(e)) {
       undo(e, scope);
+      if (changesServer(e)) resync(scope);
       return;
     }
     skipping_ = false;
@@ -36,35 +45,25 @@ void ReplyQueue::push(Expected e, const StatementScope& scope) {
 }
 
 void ReplyQueue::undo(Expected& e, const StatementScope& scope) {
+  if (scope.client == nullptr) return;
   switch (e.kind) {
     case Expect::Parse:
     case Expect::ParseStandIn:
       if (e.deallocates) {
         // The DEALLOCATE never ran: the client still has its statement.
-        if (scope.client != nullptr && scope.client->find(e.name) == nullptr) scope.client->set(e.name, e.stmt);
-        break;
-      }
-      if (scope.client != nullptr && !e.name.empty()) {
+        if (scope.client->find(e.name) == nullptr) scope.client->set(e.name, e.stmt);
+      } else if (!e.name.empty()) {
+        // The Parse never ran: the name is not the client's.
         if (const StatementRef* mine = scope.client->find(e.name); mine != nullptr && mine->get() == e.stmt.get()) {
           (void)scope.client->take(e.name);
         }
       }
-      if (e.kind == Expect::Parse && e.stmt) scope.server.remove(e.stmt.get());
-      break;
-    case Expect::InjectedParse:
-      scope.server.remove(e.stmt.get());
       break;
     case Expect::Close:
-      if (scope.client != nullptr && e.stmt && scope.client->find(e.name) == nullptr) {
-        scope.client->set(e.name, e.stmt);
-      }
+      if (e.stmt && scope.client->find(e.name) == nullptr) scope.client->set(e.name, e.stmt);
       break;
-    case Expect::InjectedClose: {
-      // Still prepared there: keep knowing it, or a later Parse of it would collide.
-      std::vector<StatementRef> none;
-      if (!scope.server.has(e.stmt.get())) scope.server.add(e.stmt, SIZE_MAX, none);
-      break;
-    }
+    case Expect::InjectedParse:
+    case Expect::InjectedClose:
     case Expect::Bind:
     case Expect::Describe:
     case Expect::Refused:
@@ -72,6 +71,41 @@ void ReplyQueue::undo(Expected& e, const StatementScope& scope) {
     case Expect::Query:
       break;
   }
+}
+
+void ReplyQueue::resync(const StatementScope& scope) {
+  // What the server has once the messages still in flight have run as hoped, starting from
+  // what its replies have confirmed.
+  std::unordered_map<uint64_t, StatementRef> target = scope.server.known();
+  for (const auto& e : q_) {
+    if (!changesServer(e)) continue;
+    if (e.kind == Expect::InjectedClose) {
+      target.erase(e.stmt->id());
+    } else {
+      target.emplace(e.stmt->id(), e.stmt);
+    }
+  }
+  scope.server.resync(target);
+}
+
+void ReplyQueue::dropAll(const StatementScope& scope) {
+  // DEALLOCATE ALL or DISCARD ALL ran. What was sent after it still applies on top.
+  scope.server.forgetKnown();
+  if (scope.client != nullptr) {
+    scope.client->clear();
+    for (const auto& e : q_) {
+      if ((e.kind == Expect::Parse || e.kind == Expect::ParseStandIn) && !e.name.empty()) {
+        if (e.deallocates) {
+          (void)scope.client->take(e.name);
+        } else {
+          scope.client->set(e.name, e.stmt);
+        }
+      } else if (e.kind == Expect::Close && !e.name.empty()) {
+        (void)scope.client->take(e.name);
+      }
+    }
+  }
+  resync(scope);
 }
 
 void ReplyQueue::failBatch(const StatementScope& scope) {
@@ -84,16 +118,12 @@ void ReplyQueue::failBatch(const StatementScope& scope) {
   }
   skipping_ = end == q_.end();
   q_.erase(q_.begin(), end);
+  resync(scope);
 }
 
 ReplyAction ReplyQueue::onMessage(char type, std::span<const uint8_t> body, bool captured,
                                   const StatementScope& scope, std::string& replacement) {
-  if (type == 'C' && captured && dropsAllStatements(body)) {
-    // DEALLOCATE ALL or DISCARD ALL ran (by simple or extended query): the server has no
-    // prepared statement left, and the client's names are gone as they would be.
-    scope.server.clear();
-    if (scope.client != nullptr) scope.client->clear();
-  }
+  if (type == 'C' && captured && dropsAllStatements(body)) dropAll(scope);
   if (q_.empty()) {
     // An error for an Execute with no Sync sent yet: the server skips what comes until one.
     if (type == 'E') skipping_ = true;
@@ -104,19 +134,27 @@ ReplyAction ReplyQueue::onMessage(char type, std::span<const uint8_t> body, bool
   switch (type) {
     case 'Z':
       if (head.kind != Expect::Sync && head.kind != Expect::Query) return ReplyAction::Desync;
+      unnamedDeallocates_ = false;
       pop();
       return ReplyAction::Forward;
     case '1':
-      if (head.kind == Expect::Parse) {
-        if (head.name.empty() || head.deallocates) unnamedDeallocates_ = head.deallocates;
-        pop();
-        return ReplyAction::Forward;
+      switch (head.kind) {
+        case Expect::Parse:
+          if (head.name.empty() || head.deallocates) unnamedDeallocates_ = head.deallocates;
+          if (changesServer(head)) scope.server.confirm(head.stmt);
+          pop();
+          return ReplyAction::Forward;
+        case Expect::ParseStandIn:  // an unnamed Parse: the unnamed statement is replaced
+          unnamedDeallocates_ = false;
+          pop();
+          return ReplyAction::Forward;
+        case Expect::InjectedParse:
+          scope.server.confirm(head.stmt);
+          pop();
+          return ReplyAction::Swallow;
+        default:
+          return ReplyAction::Desync;
       }
-      if (head.kind == Expect::InjectedParse) {
-        pop();
-        return ReplyAction::Swallow;
-      }
-      return ReplyAction::Desync;
     case '2':
       if (head.kind != Expect::Bind) return ReplyAction::Desync;
       pop();
@@ -127,12 +165,9 @@ ReplyAction ReplyQueue::onMessage(char type, std::span<const uint8_t> body, bool
           pop();
           return ReplyAction::Forward;
         case Expect::InjectedClose:
+          scope.server.confirmGone(head.stmt.get());
           pop();
           return ReplyAction::Swallow;
-        case Expect::ParseStandIn:
-          pop();
-          proto::encodeParseComplete(replacement);
-          return ReplyAction::Replace;
         default:
           return ReplyAction::Desync;
       }
@@ -152,8 +187,9 @@ ReplyAction ReplyQueue::onMessage(char type, std::span<const uint8_t> body, bool
       pop();
       return ReplyAction::Forward;
     case 'E': {
-      if (head.kind == Expect::Query) return ReplyAction::Forward;
-      if (head.kind == Expect::Sync) return ReplyAction::Forward;  // e.g. the implicit COMMIT failed
+      if (head.kind == Expect::Query || head.kind == Expect::Sync) {
+        return ReplyAction::Forward;  // a query's error, or one at Sync (the implicit COMMIT)
+      }
       proto::ErrorFields f;
       const bool parsed = captured && proto::parseErrorResponse(body, f) == proto::DecodeStatus::Ok;
       ReplyAction action = ReplyAction::Forward;
@@ -161,10 +197,17 @@ ReplyAction ReplyQueue::onMessage(char type, std::span<const uint8_t> body, bool
           f.message.find(kAbsentStatement) != std::string::npos) {
         replacement = std::move(head.reply);
         action = ReplyAction::Replace;
-      } else if ((head.kind == Expect::Bind || head.kind == Expect::Describe) && head.stmt && parsed &&
-                 f.sqlstate == sqlstate::kFeatureNotSupported) {
-        // "cached plan must not change result type": the definition now means another row type.
-        scope.registry.retire(head.stmt.get());
+      } else if (parsed && head.stmt && (head.kind == Expect::Bind || head.kind == Expect::Describe)) {
+        if (f.sqlstate == sqlstate::kFeatureNotSupported) {
+          // "cached plan must not change result type": the definition now means another row type.
+          scope.registry.retire(head.stmt.get());
+        } else if (f.sqlstate == sqlstate::kInvalidSqlStatementName &&
+                   f.message.find(head.stmt->serverName()) != std::string::npos) {
+          scope.server.confirmGone(head.stmt.get());  // pgmux was wrong: it is not there
+        }
+      } else if (parsed && changesServer(head) && head.kind != Expect::InjectedClose &&
+                 f.sqlstate == sqlstate::kDuplicatePreparedStatement) {
+        scope.server.confirm(head.stmt);  // pgmux was wrong: it is there already
       }
       failBatch(scope);
       return action;

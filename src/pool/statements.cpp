@@ -63,6 +63,23 @@ void ServerStatements::remove(const Statement* s) {
 void ServerStatements::clear() {
   index_.clear();
   lru_.clear();
+  known_.clear();
+}
+
+void ServerStatements::resync(const std::unordered_map<uint64_t, StatementRef>& target) {
+  for (auto it = lru_.begin(); it != lru_.end();) {
+    if (target.count((*it)->id()) == 0) {
+      index_.erase((*it)->id());
+      it = lru_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& [id, s] : target) {
+    if (index_.count(id) != 0) continue;
+    lru_.push_back(s);
+    index_.emplace(id, std::prev(lru_.end()));
+  }
 }
 
 const StatementRef* ClientStatements::find(std::string_view name) const {

@@ -496,6 +496,56 @@ def test_psycopg_evicting_and_rolling_back_its_prepared_statements(target):
     _run_clients(client, 6)
 
 
+def test_statements_parsed_in_the_pipeline_after_deallocate_all_stay(target):
+    t = target(pool_size=1, settings={"max_prepared_statements": 1})
+    a, b = t.raw(), t.raw()
+    assert kinds(exchange(b, parse("keep", "SELECT 'kept'::text"), parse("z", "SELECT 'z'::text"),
+                          SYNC)) == "11Z"
+    send(a, (b"Q", b"DEALLOCATE ALL\0"), parse("s2", "SELECT 'kept'::text"), SYNC)
+    assert kinds(a.read_until_ready()) == "CZ"
+    assert kinds(a.read_until_ready()) == "1Z"
+    assert rows(exchange(a, bind("s2"), execute(), SYNC)) == [("kept",)]
+    # b's statements are b's, whatever a's DEALLOCATE ALL did to the server.
+    assert rows(exchange(b, bind("keep"), execute(), SYNC)) == [("kept",)]
+    a.close()
+    b.close()
+
+
+def test_an_empty_statement_after_a_deallocate_keeps_its_own_reply(target):
+    t = target(pool_size=1)
+    a = t.raw()
+    assert kinds(exchange(a, parse("s1", "SELECT 1"), SYNC)) == "1Z"
+    out = exchange(a, parse("", "DEALLOCATE s1"), bind(""), execute(), SYNC)
+    assert command_tags(out) == ["DEALLOCATE"], out
+    assert kinds(exchange(a, parse("e", ""), bind("e"), execute(), SYNC)) == "12IZ"
+    a.close()
+
+
+def test_a_skipped_batch_leaves_what_each_server_has_right(target):
+    """An error skips a batch whose Parses pgmux had rewritten (and whose statements the LRU
+    evicted others for); another client's statements on that server must keep working, and
+    preparing the same text again must not collide with what is really there."""
+    t = target(pool_size=1, settings={"max_prepared_statements": 2})
+    a, b = t.raw(), t.raw()
+    assert kinds(exchange(b, parse("keep", "SELECT 'L'::text"), SYNC)) == "1Z"
+    assert kinds(exchange(b, parse("x1", "SELECT 'X'::text"), parse("x2", "SELECT 'Y'::text"),
+                          SYNC)) == "11Z"
+    # Execute of a portal that does not exist fails first: the rest of the batch is skipped.
+    send(a, execute("nope"), parse("long", "SELECT 'L'::text"), parse("s2", "SELECT 'G'::text"),
+         parse("s0", "SELECT 'Q'::text"), SYNC)
+    assert error(a.read_until_ready())[0] == "34000"
+    for _ in range(3):
+        assert rows(exchange(b, bind("keep"), execute(), SYNC)) == [("L",)]
+        assert rows(exchange(b, bind("x1"), execute(), SYNC)) == [("X",)]
+    for name in ("long", "s2", "s0"):
+        assert error(exchange(a, bind(name), execute(), SYNC)) == \
+            ("26000", f'prepared statement "{name}" does not exist')
+    assert kinds(exchange(a, parse("long", "SELECT 'L'::text"), bind("long"), execute(),
+                          SYNC)) == "12DCZ"
+    a.close()
+    b.close()
+
+
 def test_a_query_text_longer_than_the_packet_buffer(target):
     t = target()
     a = t.raw()

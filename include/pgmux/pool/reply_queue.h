@@ -8,6 +8,7 @@
 #include <deque>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <utility>
 
 #include "pgmux/pool/statements.h"
@@ -17,8 +18,8 @@ namespace pgmux::pool {
 enum class Expect : uint8_t {
   Parse,          // the client's Parse: ParseComplete goes to the client
   InjectedParse,  // pgmux's Parse ahead of a Bind or Describe: ParseComplete swallowed
-  ParseStandIn,   // the client's Parse of a statement the server has: a Close of a name that never
-                  // exists is sent instead, and its CloseComplete becomes ParseComplete
+  ParseStandIn,   // the client's Parse of a statement the server has: sent as a Parse of the
+                  // unnamed statement (same checks, same errors, nothing left under a name)
   Bind,           // BindComplete
   Describe,       // ParameterDescription (statements), then RowDescription or NoData
   Close,          // the client's Close (sent as a Close of nothing): CloseComplete
@@ -40,7 +41,7 @@ struct Expected {
   bool deallocates = false;       // Query, or unnamed Parse: an empty query standing in for the
                                   // client's DEALLOCATE of one of its statements; its
                                   // EmptyQueryResponse becomes CommandComplete DEALLOCATE
-  StatementRef stmt;              // the server-side statement concerned, if any
+  StatementRef stmt;              // the statement concerned, if any
   std::string name;               // the client's name (Parse, ParseStandIn, Close)
   std::string reply;              // Refused: the ErrorResponse the client gets
 };
@@ -83,6 +84,11 @@ class ReplyQueue {
 
  private:
   void failBatch(const StatementScope& scope);
+  // DEALLOCATE ALL or DISCARD ALL ran on the server.
+  void dropAll(const StatementScope& scope);
+  // Brings the server's LRU in line with what it is known to have plus what is in flight.
+  void resync(const StatementScope& scope);
+  // What a message the server skipped would have done to the client's names, undone.
   static void undo(Expected& e, const StatementScope& scope);
 
   std::deque<Expected> q_;

@@ -62,12 +62,13 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
     unsynced_ = true;
     syncsSinceExecute_ = 0;
   }
-  void syncSent() {
+  // False when the backend will ignore it (copy-in mode): no ReadyForQuery will answer it.
+  bool syncSent() {
     unsynced_ = false;
-    // In copy-in mode the backend ignores Sync: no ReadyForQuery will answer it.
-    if (copyIn_) return;
+    if (copyIn_) return false;
     ++outstanding_;
     ++syncsSinceExecute_;
+    return true;
   }
   void extendedSent() { unsynced_ = true; }
   void copyEnded() { copyIn_ = false; }

@@ -99,21 +99,37 @@ class StatementRegistry {
   StatementCounters counters_;
 };
 
-// What one server has prepared, least recently used first out.
+// What one server has prepared. Two views: the LRU is what the server will have once every
+// message sent to it has been answered as hoped (pgmux rewrites the next messages by it); the
+// known set is what its replies have confirmed. They differ only while an error's effects are
+// being sorted out, and resync() makes the LRU agree again.
 class ServerStatements {
  public:
   bool has(const Statement* s) const { return index_.count(s->id()) != 0; }
   // Marks `s` used; false when the server does not have it.
   bool touch(const Statement* s);
-  // Records `s` as prepared; returns, in `evicted`, what must be closed to stay within `limit`.
+  // Records `s` as being prepared; returns, in `evicted`, what must be closed to stay within
+  // `limit`.
   void add(StatementRef s, size_t limit, std::vector<StatementRef>& evicted);
   void remove(const Statement* s);
+  // The server ran DISCARD ALL or DEALLOCATE ALL: it has nothing.
   void clear();
   size_t size() const { return index_.size(); }
+
+  // The server's replies: ParseComplete for a Parse under its name (or 42P05, it exists), and
+  // CloseComplete for its Close (or 26000 naming it, it does not).
+  void confirm(const StatementRef& s) { known_.emplace(s->id(), s); }
+  void confirmGone(const Statement* s) { known_.erase(s->id()); }
+  void forgetKnown() { known_.clear(); }
+  const std::unordered_map<uint64_t, StatementRef>& known() const { return known_; }
+  // Makes the LRU hold exactly `target` (keeping the order of what it already holds; the rest
+  // goes in as least recently used).
+  void resync(const std::unordered_map<uint64_t, StatementRef>& target);
 
  private:
   std::list<StatementRef> lru_;  // most recently used at the front
   std::unordered_map<uint64_t, std::list<StatementRef>::iterator> index_;
+  std::unordered_map<uint64_t, StatementRef> known_;
 };
 
 // A client's names for its statements.
