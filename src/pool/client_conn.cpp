@@ -174,6 +174,8 @@ void ClientConn::onServerLinked(ServerConn* s) {
 
 void ClientConn::onServerReleased() {
   server_ = nullptr;
+  unnamed_ = Unnamed::None;  // the unnamed statement and the portals stayed on that server
+  deallocatePortals_.clear();
   if (state_ == ClientState::Closing) return;
   setState(ClientState::Idle);
   stream_.startRead();
@@ -261,6 +263,7 @@ void ClientConn::scanMessages(ServerConn* srv, const net::Slice& s, Status& fail
         break;
       case 'E':
         srv->executeSent();
+        if (trackStatements_) executeSent(srv, m);
         break;
       case 'c':
       case 'f':

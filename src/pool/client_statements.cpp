@@ -52,6 +52,17 @@ bool ClientConn::interceptMessage(ServerConn* srv, const net::Slice& s, std::spa
   return true;
 }
 
+void ClientConn::executeSent(ServerConn* srv, const proto::ScannedMessage& m) {
+  Expected e(Expect::Execute);
+  if (!deallocatePortals_.empty() && m.captured) {
+    const auto nul = std::find(m.body.begin(), m.body.end(), uint8_t{0});
+    const std::string_view portal(reinterpret_cast<const char*>(m.body.data()),
+                                  static_cast<size_t>(nul - m.body.begin()));
+    e.deallocates = std::find(deallocatePortals_.begin(), deallocatePortals_.end(), portal) != deallocatePortals_.end();
+  }
+  srv->expect(std::move(e));
+}
+
 bool ClientConn::deallocateStatement(ServerConn* srv, const net::Slice& s, std::span<const uint8_t> bytes,
                                      size_t& pos, size_t& start) {
   // Only a short Query whole in this read can be one; anything else goes the usual way.
@@ -197,6 +208,7 @@ bool ClientConn::rewriteParse(ServerConn* srv, std::span<const uint8_t> body, Re
         Expected e(Expect::Parse, std::move(old), name);
         e.deallocates = true;
         srv->expect(std::move(e));
+        unnamed_ = Unnamed::Deallocate;
         static constexpr uint8_t kEmptyQuery[] = {0, 0, 0};  // "", no parameter types
         proto::encodeParse(r.replacement, "", kEmptyQuery);
         r.keepFrom = SIZE_MAX;
@@ -204,6 +216,7 @@ bool ClientConn::rewriteParse(ServerConn* srv, std::span<const uint8_t> body, Re
       }
     }
     srv->expect(Expected(Expect::Parse));
+    unnamed_ = Unnamed::Client;
     return true;  // the unnamed statement lives and dies within the client's transaction
   }
   if (statements_.find(p.name) != nullptr) {
@@ -217,9 +230,17 @@ bool ClientConn::rewriteParse(ServerConn* srv, std::span<const uint8_t> body, Re
   r.keepFrom = SIZE_MAX;
   if (srv->statements().touch(stmt.get())) {
     // Prepared there already. The same Parse of the unnamed statement gets the server's own
-    // checks (a failed transaction, a dropped table) and its reply in the right place.
-    proto::encodeParse(r.replacement, "", p.definition);
-    srv->expect(Expected(Expect::ParseStandIn, stmt, std::string(p.name)));
+    // checks (a failed transaction, a dropped table) and its reply in the right place; but the
+    // client's own unnamed statement must not be replaced: then a Close of nothing stands in.
+    Expected e(Expect::ParseStandIn, stmt, std::string(p.name));
+    if (unnamed_ == Unnamed::Client) {
+      proto::encodeClose(r.replacement, 'S', kAbsentStatement);
+      e.viaClose = true;
+    } else {
+      proto::encodeParse(r.replacement, "", p.definition);
+      unnamed_ = Unnamed::None;
+    }
+    srv->expect(std::move(e));
     return true;
   }
   std::vector<StatementRef> evicted;
@@ -257,6 +278,13 @@ void ClientConn::refuse(ServerConn* srv, const char* sqlstate, const std::string
 }
 
 void ClientConn::rewriteBind(ServerConn* srv, std::span<const uint8_t> msg, const proto::BindHead& head, Rewrite& r) {
+  // The portal now runs what this Bind names: a DEALLOCATE stand-in, or anything else.
+  const auto it = std::find(deallocatePortals_.begin(), deallocatePortals_.end(), head.portal);
+  if (head.statement.empty() && unnamed_ == Unnamed::Deallocate) {
+    if (it == deallocatePortals_.end()) deallocatePortals_.emplace_back(head.portal);
+  } else if (it != deallocatePortals_.end()) {
+    deallocatePortals_.erase(it);
+  }
   if (head.statement.empty()) {
     srv->expect(Expected(Expect::Bind));
     return;

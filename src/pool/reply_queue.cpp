@@ -65,6 +65,7 @@ void ReplyQueue::undo(Expected& e, const StatementScope& scope) {
     case Expect::InjectedParse:
     case Expect::InjectedClose:
     case Expect::Bind:
+    case Expect::Execute:
     case Expect::Describe:
     case Expect::Refused:
     case Expect::Sync:
@@ -134,18 +135,16 @@ ReplyAction ReplyQueue::onMessage(char type, std::span<const uint8_t> body, bool
   switch (type) {
     case 'Z':
       if (head.kind != Expect::Sync && head.kind != Expect::Query) return ReplyAction::Desync;
-      unnamedDeallocates_ = false;
       pop();
       return ReplyAction::Forward;
     case '1':
       switch (head.kind) {
         case Expect::Parse:
-          if (head.name.empty() || head.deallocates) unnamedDeallocates_ = head.deallocates;
           if (changesServer(head)) scope.server.confirm(head.stmt);
           pop();
           return ReplyAction::Forward;
-        case Expect::ParseStandIn:  // an unnamed Parse: the unnamed statement is replaced
-          unnamedDeallocates_ = false;
+        case Expect::ParseStandIn:
+          if (head.viaClose) return ReplyAction::Desync;
           pop();
           return ReplyAction::Forward;
         case Expect::InjectedParse:
@@ -168,15 +167,27 @@ ReplyAction ReplyQueue::onMessage(char type, std::span<const uint8_t> body, bool
           scope.server.confirmGone(head.stmt.get());
           pop();
           return ReplyAction::Swallow;
+        case Expect::ParseStandIn:
+          if (!head.viaClose) return ReplyAction::Desync;
+          pop();
+          proto::encodeParseComplete(replacement);
+          return ReplyAction::Replace;
         default:
           return ReplyAction::Desync;
       }
+    case 'C':
     case 'I':
-      if (head.kind == Expect::Query ? head.deallocates : unnamedDeallocates_) {
-        proto::encodeCommandComplete(replacement, "DEALLOCATE");
-        return ReplyAction::Replace;
-      }
-      return ReplyAction::Forward;
+    case 's': {
+      // CommandComplete, EmptyQueryResponse, PortalSuspended: the end of an Execute (or one
+      // statement of a Query).
+      if (head.kind != Expect::Execute && head.kind != Expect::Query) return ReplyAction::Desync;
+      if (type == 's' && head.kind != Expect::Execute) return ReplyAction::Desync;
+      const bool deallocates = type == 'I' && head.deallocates;
+      if (head.kind == Expect::Execute) pop();
+      if (!deallocates) return ReplyAction::Forward;
+      proto::encodeCommandComplete(replacement, "DEALLOCATE");
+      return ReplyAction::Replace;
+    }
     case 't':
       return head.kind == Expect::Describe ? ReplyAction::Forward : ReplyAction::Desync;
     case 'T':
@@ -190,6 +201,7 @@ ReplyAction ReplyQueue::onMessage(char type, std::span<const uint8_t> body, bool
       if (head.kind == Expect::Query || head.kind == Expect::Sync) {
         return ReplyAction::Forward;  // a query's error, or one at Sync (the implicit COMMIT)
       }
+      // Otherwise it is the head's own error (an Execute's included): the server skips to Sync.
       proto::ErrorFields f;
       const bool parsed = captured && proto::parseErrorResponse(body, f) == proto::DecodeStatus::Ok;
       ReplyAction action = ReplyAction::Forward;
@@ -218,8 +230,8 @@ ReplyAction ReplyQueue::onMessage(char type, std::span<const uint8_t> body, bool
 }
 
 std::string ReplyQueue::describe() const {
-  static constexpr const char* kNames[] = {"Parse", "InjectedParse", "ParseStandIn", "Bind",  "Describe",
-                                           "Close", "InjectedClose", "Refused",      "Sync",  "Query"};
+  static constexpr const char* kNames[] = {"Parse", "InjectedParse", "ParseStandIn", "Bind",  "Execute",
+                                           "Describe", "Close", "InjectedClose", "Refused", "Sync", "Query"};
   std::string out;
   for (const auto& e : q_) {
     if (!out.empty()) out += ' ';

@@ -116,6 +116,8 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   // name is dropped and an empty query goes in its place. False when the Query is anything else.
   bool deallocateStatement(ServerConn* srv, const net::Slice& s, std::span<const uint8_t> bytes, size_t& pos,
                            size_t& start);
+  // An Execute: expected, and marked when its portal runs a DEALLOCATE stand-in.
+  void executeSent(ServerConn* srv, const proto::ScannedMessage& m);
   // Answers a message with the error PostgreSQL would give (a stand-in makes the server fail too).
   void refuse(ServerConn* srv, const char* sqlstate, const std::string& message, Rewrite& r);
   // Prepares `s` on `srv` first unless it is there (closing what the LRU evicts).
@@ -177,6 +179,12 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
     size_t dropLeft = 0;
   };
   HeldMessage held_;
+  // What the client's unnamed statement on its current server is: none of its own, its own
+  // (a Parse stand-in must then not replace it), or a DEALLOCATE stand-in; and the portals bound
+  // from the latter, whose Execute gets CommandComplete DEALLOCATE.
+  enum class Unnamed : uint8_t { None, Client, Deallocate };
+  Unnamed unnamed_ = Unnamed::None;
+  std::vector<std::string> deallocatePortals_;
 };
 
 }  // namespace pgmux::pool

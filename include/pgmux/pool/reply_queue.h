@@ -19,8 +19,11 @@ enum class Expect : uint8_t {
   Parse,          // the client's Parse: ParseComplete goes to the client
   InjectedParse,  // pgmux's Parse ahead of a Bind or Describe: ParseComplete swallowed
   ParseStandIn,   // the client's Parse of a statement the server has: sent as a Parse of the
-                  // unnamed statement (same checks, same errors, nothing left under a name)
+                  // unnamed statement (same checks, same errors, nothing left under a name), or,
+                  // while the client's own unnamed statement is in use, as a Close of a name
+                  // that never exists whose CloseComplete becomes ParseComplete (viaClose)
   Bind,           // BindComplete
+  Execute,        // rows, then CommandComplete, EmptyQueryResponse or PortalSuspended
   Describe,       // ParameterDescription (statements), then RowDescription or NoData
   Close,          // the client's Close (sent as a Close of nothing): CloseComplete
   InjectedClose,  // pgmux's Close of a statement evicted from the server: CloseComplete swallowed
@@ -38,9 +41,10 @@ struct Expected {
   explicit Expected(Expect k, StatementRef s = {}, std::string clientName = {})
       : kind(k), stmt(std::move(s)), name(std::move(clientName)) {}
   Expect kind;
-  bool deallocates = false;       // Query, or unnamed Parse: an empty query standing in for the
-                                  // client's DEALLOCATE of one of its statements; its
+  bool deallocates = false;       // Query, Execute, or unnamed Parse: an empty query standing in
+                                  // for the client's DEALLOCATE of one of its statements; its
                                   // EmptyQueryResponse becomes CommandComplete DEALLOCATE
+  bool viaClose = false;          // ParseStandIn: sent as a Close (see above)
   StatementRef stmt;              // the statement concerned, if any
   std::string name;               // the client's name (Parse, ParseStandIn, Close)
   std::string reply;              // Refused: the ErrorResponse the client gets
@@ -79,7 +83,6 @@ class ReplyQueue {
   void clear() {
     q_.clear();
     skipping_ = false;
-    unnamedDeallocates_ = false;
   }
 
  private:
@@ -93,7 +96,6 @@ class ReplyQueue {
 
   std::deque<Expected> q_;
   bool skipping_ = false;  // an error with no Sync yet sent: the server skips what comes until one
-  bool unnamedDeallocates_ = false;  // the unnamed statement is a DEALLOCATE's empty stand-in
 };
 
 }  // namespace pgmux::pool
