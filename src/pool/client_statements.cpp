@@ -231,9 +231,10 @@ bool ClientConn::rewriteParse(ServerConn* srv, std::span<const uint8_t> body, Re
   if (srv->statements().touch(stmt.get())) {
     // Prepared there already. The same Parse of the unnamed statement gets the server's own
     // checks (a failed transaction, a dropped table) and its reply in the right place; but the
-    // client's own unnamed statement must not be replaced: then a Close of nothing stands in.
+    // client's unnamed statement (its own, or a DEALLOCATE stand-in it will still bind) must not
+    // be replaced: then a Close of nothing stands in.
     Expected e(Expect::ParseStandIn, stmt, std::string(p.name));
-    if (unnamed_ == Unnamed::Client) {
+    if (unnamed_ != Unnamed::None) {
       proto::encodeClose(r.replacement, 'S', kAbsentStatement);
       e.viaClose = true;
     } else {

@@ -521,6 +521,24 @@ def test_an_empty_statement_after_a_deallocate_keeps_its_own_reply(target):
     a.close()
 
 
+def test_the_unnamed_statement_stays_the_clients_across_a_parse_pgmux_answers(target):
+    """A Parse of a statement the server has already must not replace the client's unnamed
+    statement, whether the client parsed it itself or it is a DEALLOCATE."""
+    t = target(pool_size=1)
+    a, b = t.raw(), t.raw()
+    assert kinds(exchange(b, parse("shared", "SELECT 'shared'::text"), SYNC)) == "1Z"
+    assert kinds(exchange(a, parse("s1", "SELECT 1"), SYNC)) == "1Z"
+    out = exchange(a, parse("", "SELECT 'unnamed'::text"), parse("x", "SELECT 'shared'::text"),
+                   bind(""), execute(), SYNC)
+    assert kinds(out) == "112DCZ" and rows(out) == [("unnamed",)], out
+    out = exchange(a, parse("", "DEALLOCATE s1"), parse("y", "SELECT 'shared'::text"), bind(""),
+                   execute(), SYNC)
+    assert kinds(out) == "112CZ" and command_tags(out) == ["DEALLOCATE"], out
+    assert rows(exchange(a, bind("y"), execute(), SYNC)) == [("shared",)]
+    a.close()
+    b.close()
+
+
 def test_a_skipped_batch_leaves_what_each_server_has_right(target):
     """An error skips a batch whose Parses pgmux had rewritten (and whose statements the LRU
     evicted others for); another client's statements on that server must keep working, and
