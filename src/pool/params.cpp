@@ -23,11 +23,28 @@ bool ParamList::set(std::string_view name, std::string_view value) {
     if (k == name) {
       if (v == value) return false;
       v.assign(value);
+      keyValid_ = false;
       return true;
     }
   }
   items_.emplace_back(std::string(name), std::string(value));
+  keyValid_ = false;
   return true;
+}
+
+const std::string& ParamList::trackedKey(const TrackedParams& tracked) const {
+  if (keyValid_) return key_;
+  key_.clear();
+  for (const auto& name : tracked.names()) {
+    // A NUL cannot occur in a value: it separates them, and marks an absent one.
+    if (const std::string* v = get(name); v != nullptr) {
+      key_.push_back('=');
+      key_ += *v;
+    }
+    key_.push_back('\0');
+  }
+  keyValid_ = true;
+  return key_;
 }
 
 TrackedParams::TrackedParams(const std::vector<std::string>& extra)

@@ -242,13 +242,14 @@ std::string ReplyQueue::describe() const {
 }
 
 void ReplyQueue::dropTrailingSyncs(int n) {
-  for (auto it = q_.end(); n > 0 && it != q_.begin();) {
-    --it;
-    if (isSync(*it)) {
-      it = q_.erase(it);
-      --n;
-    }
+  std::vector<size_t> drop;  // positions from the back, newest first
+  size_t i = q_.size();
+  for (auto it = q_.end(); n > 0 && i > 0; --n) {
+    while (i > 0 && !isSync(*(--it))) --i;
+    if (i == 0) break;
+    drop.push_back(--i);
   }
+  for (size_t pos : drop) q_.erase(q_.begin() + static_cast<std::ptrdiff_t>(pos));
 }
 
 }  // namespace pgmux::pool

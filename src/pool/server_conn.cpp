@@ -344,7 +344,10 @@ void ServerConn::link(ClientConn* c) {
   state_ = ServerState::Active;
   outstanding_ = 0;
   unsynced_ = false;
-  const std::string set = buildSetQuery(pool_.pooler().tracked(), c->params(), params_);
+  // Most links change nothing: compare the two lists' cached keys before building any SET.
+  const TrackedParams& tracked = pool_.pooler().tracked();
+  if (c->params().trackedKey(tracked) == params_.trackedKey(tracked)) return;
+  const std::string set = buildSetQuery(tracked, c->params(), params_);
   if (!set.empty()) sendInternal(set);
 }
 

@@ -17,9 +17,14 @@ class ParamList {
   bool set(std::string_view name, std::string_view value);
   const std::vector<std::pair<std::string, std::string>>& items() const { return items_; }
   bool empty() const { return items_.empty(); }
+  // The values of the tracked names, in their order, as one string; kept until the list
+  // changes. Two lists with the same key need no SET between them.
+  const std::string& trackedKey(const class TrackedParams& tracked) const;
 
  private:
   std::vector<std::pair<std::string, std::string>> items_;
+  mutable std::string key_;
+  mutable bool keyValid_ = false;
 };
 
 // The tracked names: the built-in ones and `extra` (track_extra_parameters). Lookup is

@@ -5,7 +5,7 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
+#include <vector>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -94,7 +94,39 @@ class ReplyQueue {
   // What a message the server skipped would have done to the client's names, undone.
   static void undo(Expected& e, const StatementScope& scope);
 
-  std::deque<Expected> q_;
+  // A FIFO over a vector that is emptied, keeping its capacity, whenever it drains (after every
+  // ReadyForQuery, normally): no allocation per message once a server has warmed up.
+  class Fifo {
+   public:
+    using iterator = std::vector<Expected>::iterator;
+    iterator begin() { return v_.begin() + static_cast<std::ptrdiff_t>(head_); }
+    iterator end() { return v_.end(); }
+    auto begin() const { return v_.begin() + static_cast<std::ptrdiff_t>(head_); }
+    auto end() const { return v_.end(); }
+    bool empty() const { return head_ == v_.size(); }
+    size_t size() const { return v_.size() - head_; }
+    Expected& front() { return v_[head_]; }
+    void push_back(Expected e) { v_.push_back(std::move(e)); }
+    void pop_front() {
+      v_[head_].stmt.reset();
+      if (++head_ == v_.size()) clear();
+    }
+    iterator erase(iterator first, iterator last) {
+      auto it = v_.erase(first, last);
+      if (empty()) clear();
+      return it;
+    }
+    iterator erase(iterator pos) { return erase(pos, pos + 1); }
+    void clear() {
+      v_.clear();
+      head_ = 0;
+    }
+
+   private:
+    std::vector<Expected> v_;
+    size_t head_ = 0;
+  };
+  Fifo q_;
   bool skipping_ = false;  // an error with no Sync yet sent: the server skips what comes until one
 };
 

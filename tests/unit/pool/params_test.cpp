@@ -53,3 +53,25 @@ TEST_CASE("quoteLiteral escapes quotes and backslashes", "[pool][params]") {
   CHECK(quoteLiteral("it's") == "'it''s'");
   CHECK(quoteLiteral("a\\b'c") == "E'a\\\\b''c'");
 }
+
+TEST_CASE("trackedKey is equal exactly when no SET is needed", "[pool][params]") {
+  const TrackedParams tracked({"search_path"});
+  ParamList client, server;
+  client.set("TimeZone", "UTC");
+  client.set("application_name", "app");
+  server.set("server_version", "15.18");  // not tracked: does not count
+  server.set("application_name", "app");
+  server.set("TimeZone", "UTC");
+  CHECK(client.trackedKey(tracked) == server.trackedKey(tracked));
+  CHECK(buildSetQuery(tracked, client, server).empty());
+  // A change is seen (the key is recomputed), and so is a value present on one side only.
+  server.set("TimeZone", "Europe/Paris");
+  CHECK(client.trackedKey(tracked) != server.trackedKey(tracked));
+  CHECK_FALSE(buildSetQuery(tracked, client, server).empty());
+  server.set("TimeZone", "UTC");
+  CHECK(client.trackedKey(tracked) == server.trackedKey(tracked));
+  client.set("search_path", "");
+  CHECK(client.trackedKey(tracked) != server.trackedKey(tracked));
+  server.set("search_path", "");
+  CHECK(client.trackedKey(tracked) == server.trackedKey(tracked));
+}
