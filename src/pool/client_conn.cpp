@@ -174,8 +174,10 @@ void ClientConn::onServerLinked(ServerConn* s) {
 
 void ClientConn::onServerReleased() {
   server_ = nullptr;
-  unnamed_ = Unnamed::None;  // the unnamed statement and the portals stayed on that server
-  deallocatePortals_.clear();
+  if (prepared_) {  // the unnamed statement and the portals stayed on that server
+    prepared_->unnamed = Unnamed::None;
+    prepared_->deallocatePortals.clear();
+  }
   if (state_ == ClientState::Closing) return;
   setState(ClientState::Idle);
   stream_.startRead();
@@ -225,7 +227,7 @@ void ClientConn::scanMessages(ServerConn* srv, const net::Slice& s, Status& fail
   size_t start = 0;  // bytes from here to pos go out as they are
   proto::ScannedMessage m;
   for (;;) {
-    if (held_.active) {
+    if (prepared_ && prepared_->held.active) {
       continueHeld(srv, s, bytes, pos, start, failure);
       if (!failure.isOk()) return;
       if (pos == bytes.size()) break;

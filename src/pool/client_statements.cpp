@@ -33,8 +33,8 @@ bool ClientConn::interceptMessage(ServerConn* srv, const net::Slice& s, std::spa
   if (st == proto::DecodeStatus::NeedMore || rest.size() < h.totalSize()) {
     // Split across reads: nothing of it goes out until it is rewritten.
     if (pos > start) (void)srv->write(net::Slice{s.chunk, s.offset + start, pos - start});
-    held_.active = true;
-    held_.bytes.assign(reinterpret_cast<const char*>(rest.data()), rest.size());
+    prep().held.active = true;
+    prep().held.bytes.assign(reinterpret_cast<const char*>(rest.data()), rest.size());
     pos = start = bytes.size();
     // A Bind's names may already be complete: its parameters then need not be held.
     continueHeld(srv, s, bytes, pos, start, failure);
@@ -54,11 +54,11 @@ bool ClientConn::interceptMessage(ServerConn* srv, const net::Slice& s, std::spa
 
 void ClientConn::executeSent(ServerConn* srv, const proto::ScannedMessage& m) {
   Expected e(Expect::Execute);
-  if (!deallocatePortals_.empty() && m.captured) {
+  if (!prep().deallocatePortals.empty() && m.captured) {
     const auto nul = std::find(m.body.begin(), m.body.end(), uint8_t{0});
     const std::string_view portal(reinterpret_cast<const char*>(m.body.data()),
                                   static_cast<size_t>(nul - m.body.begin()));
-    e.deallocates = std::find(deallocatePortals_.begin(), deallocatePortals_.end(), portal) != deallocatePortals_.end();
+    e.deallocates = std::find(prep().deallocatePortals.begin(), prep().deallocatePortals.end(), portal) != prep().deallocatePortals.end();
   }
   srv->expect(std::move(e));
 }
@@ -78,10 +78,10 @@ bool ClientConn::deallocateStatement(ServerConn* srv, const net::Slice& s, std::
     return false;
   }
   const std::string name = deallocatedName(sql);
-  if (name.empty() || statements_.find(name) == nullptr) return false;
+  if (name.empty() || prep().names.find(name) == nullptr) return false;
   // The server keeps the statement for other clients. An empty query (no effect, in any
   // transaction state) gets its answer in the right place in the reply stream.
-  (void)statements_.take(name);
+  (void)prep().names.take(name);
   if (activeTimeouts_) requestStarted();
   srv->requestSent();
   Expected e(Expect::Query);
@@ -99,24 +99,24 @@ bool ClientConn::deallocateStatement(ServerConn* srv, const net::Slice& s, std::
 void ClientConn::continueHeld(ServerConn* srv, const net::Slice& s, std::span<const uint8_t> bytes, size_t& pos,
                               size_t& start, Status& failure) {
   const size_t avail = bytes.size() - pos;
-  if (held_.passLeft > 0) {
-    const size_t take = std::min(held_.passLeft, avail);
+  if (prep().held.passLeft > 0) {
+    const size_t take = std::min(prep().held.passLeft, avail);
     pos += take;  // forwarded with the range
-    held_.passLeft -= take;
-    held_.active = held_.passLeft > 0;
+    prep().held.passLeft -= take;
+    prep().held.active = prep().held.passLeft > 0;
     return;
   }
-  if (held_.dropLeft > 0) {
+  if (prep().held.dropLeft > 0) {
     if (pos > start) (void)srv->write(net::Slice{s.chunk, s.offset + start, pos - start});
-    const size_t take = std::min(held_.dropLeft, avail);
+    const size_t take = std::min(prep().held.dropLeft, avail);
     pos += take;
     start = pos;
-    held_.dropLeft -= take;
-    held_.active = held_.dropLeft > 0;
+    prep().held.dropLeft -= take;
+    prep().held.active = prep().held.dropLeft > 0;
     return;
   }
   // Collecting: take what this read has of the message.
-  std::string& b = held_.bytes;
+  std::string& b = prep().held.bytes;
   proto::FrameHeader h;
   auto st = proto::peekFrame(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(b.data()), b.size()), h,
                              scanner_.maxPacketSize());
@@ -149,9 +149,9 @@ void ClientConn::continueHeld(ServerConn* srv, const net::Slice& s, std::span<co
   if (!r.replacement.empty()) (void)srv->write(std::move(r.replacement));
   if (r.keepFrom < b.size()) (void)srv->write(b.substr(r.keepFrom));
   const size_t remaining = total - b.size();
-  held_.passLeft = r.keepFrom <= b.size() ? remaining : 0;
-  held_.dropLeft = r.keepFrom <= b.size() ? 0 : remaining;
-  held_.active = remaining > 0;
+  prep().held.passLeft = r.keepFrom <= b.size() ? remaining : 0;
+  prep().held.dropLeft = r.keepFrom <= b.size() ? 0 : remaining;
+  prep().held.active = remaining > 0;
   b.clear();
   if (b.capacity() > 64 * 1024) b.shrink_to_fit();
 }
@@ -204,11 +204,11 @@ bool ClientConn::rewriteParse(ServerConn* srv, std::span<const uint8_t> body, Re
   if (p.name.empty()) {
     // psycopg deallocates with PQsendQueryParams, an unnamed Parse of DEALLOCATE name.
     if (const std::string name = deallocatedName(p.query); !name.empty()) {
-      if (StatementRef old = statements_.take(name)) {
+      if (StatementRef old = prep().names.take(name)) {
         Expected e(Expect::Parse, std::move(old), name);
         e.deallocates = true;
         srv->expect(std::move(e));
-        unnamed_ = Unnamed::Deallocate;
+        prep().unnamed = Unnamed::Deallocate;
         static constexpr uint8_t kEmptyQuery[] = {0, 0, 0};  // "", no parameter types
         proto::encodeParse(r.replacement, "", kEmptyQuery);
         r.keepFrom = SIZE_MAX;
@@ -216,17 +216,17 @@ bool ClientConn::rewriteParse(ServerConn* srv, std::span<const uint8_t> body, Re
       }
     }
     srv->expect(Expected(Expect::Parse));
-    unnamed_ = Unnamed::Client;
+    prep().unnamed = Unnamed::Client;
     return true;  // the unnamed statement lives and dies within the client's transaction
   }
-  if (statements_.find(p.name) != nullptr) {
+  if (prep().names.find(p.name) != nullptr) {
     refuse(srv, sqlstate::kDuplicatePreparedStatement, "prepared statement " + quoted(p.name) + " already exists", r);
     r.keepFrom = SIZE_MAX;
     return true;
   }
   StatementRef stmt = registry.intern(
       std::string_view(reinterpret_cast<const char*>(p.definition.data()), p.definition.size()));
-  statements_.set(p.name, stmt);
+  prep().names.set(p.name, stmt);
   r.keepFrom = SIZE_MAX;
   if (srv->statements().touch(stmt.get())) {
     // Prepared there already. The same Parse of the unnamed statement gets the server's own
@@ -234,12 +234,12 @@ bool ClientConn::rewriteParse(ServerConn* srv, std::span<const uint8_t> body, Re
     // client's unnamed statement (its own, or a DEALLOCATE stand-in it will still bind) must not
     // be replaced: then a Close of nothing stands in.
     Expected e(Expect::ParseStandIn, stmt, std::string(p.name));
-    if (unnamed_ != Unnamed::None) {
+    if (prep().unnamed != Unnamed::None) {
       proto::encodeClose(r.replacement, 'S', kAbsentStatement);
       e.viaClose = true;
     } else {
       proto::encodeParse(r.replacement, "", p.definition);
-      unnamed_ = Unnamed::None;
+      prep().unnamed = Unnamed::None;
     }
     srv->expect(std::move(e));
     return true;
@@ -280,18 +280,18 @@ void ClientConn::refuse(ServerConn* srv, const char* sqlstate, const std::string
 
 void ClientConn::rewriteBind(ServerConn* srv, std::span<const uint8_t> msg, const proto::BindHead& head, Rewrite& r) {
   // The portal now runs what this Bind names: a DEALLOCATE stand-in, or anything else.
-  const auto it = std::find(deallocatePortals_.begin(), deallocatePortals_.end(), head.portal);
-  if (head.statement.empty() && unnamed_ == Unnamed::Deallocate) {
-    if (it == deallocatePortals_.end()) deallocatePortals_.emplace_back(head.portal);
-  } else if (it != deallocatePortals_.end()) {
-    deallocatePortals_.erase(it);
+  const auto it = std::find(prep().deallocatePortals.begin(), prep().deallocatePortals.end(), head.portal);
+  if (head.statement.empty() && prep().unnamed == Unnamed::Deallocate) {
+    if (it == prep().deallocatePortals.end()) prep().deallocatePortals.emplace_back(head.portal);
+  } else if (it != prep().deallocatePortals.end()) {
+    prep().deallocatePortals.erase(it);
   }
   if (head.statement.empty()) {
     srv->expect(Expected(Expect::Bind));
     return;
   }
   ++pooler_.statements().counters().binds;
-  const StatementRef* stmt = statements_.find(head.statement);
+  const StatementRef* stmt = prep().names.find(head.statement);
   if (stmt == nullptr || (*stmt)->retired()) {
     if (stmt == nullptr) {
       refuse(srv, sqlstate::kInvalidSqlStatementName,
@@ -316,7 +316,7 @@ void ClientConn::rewriteDescribe(ServerConn* srv, const proto::TargetMessage& t,
     return;
   }
   r.keepFrom = SIZE_MAX;
-  const StatementRef* stmt = statements_.find(t.name);
+  const StatementRef* stmt = prep().names.find(t.name);
   if (stmt == nullptr) {
     refuse(srv, sqlstate::kInvalidSqlStatementName, "prepared statement " + quoted(t.name) + " does not exist", r);
     return;
@@ -336,7 +336,7 @@ void ClientConn::rewriteClose(ServerConn* srv, const proto::TargetMessage& t, Re
     return;
   }
   // The server keeps the statement for other clients; a Close of nothing answers in its place.
-  StatementRef old = statements_.take(t.name);
+  StatementRef old = prep().names.take(t.name);
   proto::encodeClose(r.replacement, 'S', kAbsentStatement);
   srv->expect(Expected(Expect::Close, std::move(old), std::string(t.name)));
   r.keepFrom = SIZE_MAX;

@@ -43,11 +43,13 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   ServerConn* server() const { return server_; }
   const ParamList& params() const { return params_; }
   ParamList& params() { return params_; }
-  bool atMessageBoundary() const { return scanner_.atBoundary() && !held_.active && pending_.empty(); }
+  bool atMessageBoundary() const {
+    return scanner_.atBoundary() && (!prepared_ || !prepared_->held.active) && pending_.empty();
+  }
   // Whether this client's named prepared statements are mapped to pooler-wide ones (transaction
   // and statement modes with max_prepared_statements > 0), and its names.
   bool tracksStatements() const { return trackStatements_; }
-  ClientStatements& statements() { return statements_; }
+  ClientStatements& statements() { return prep().names; }
 
   // From the pool.
   void sendWelcome();
@@ -169,7 +171,6 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   std::vector<net::Slice> pending_;
   size_t pendingBytes_ = 0;
   bool trackStatements_ = false;
-  ClientStatements statements_;
   // A Parse, Bind, Describe or Close split across reads: collected until it can be rewritten, then
   // the rest of it passed on (a Bind's parameters) or dropped (a message answered otherwise).
   struct HeldMessage {
@@ -178,13 +179,22 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
     size_t passLeft = 0;
     size_t dropLeft = 0;
   };
-  HeldMessage held_;
   // What the client's unnamed statement on its current server is: none of its own, its own
   // (a Parse stand-in must then not replace it), or a DEALLOCATE stand-in; and the portals bound
   // from the latter, whose Execute gets CommandComplete DEALLOCATE.
   enum class Unnamed : uint8_t { None, Client, Deallocate };
-  Unnamed unnamed_ = Unnamed::None;
-  std::vector<std::string> deallocatePortals_;
+  // Made at the first message that needs it: most idle clients never do.
+  struct Prepared {
+    ClientStatements names;
+    HeldMessage held;
+    Unnamed unnamed = Unnamed::None;
+    std::vector<std::string> deallocatePortals;
+  };
+  std::unique_ptr<Prepared> prepared_;
+  Prepared& prep() {
+    if (!prepared_) prepared_ = std::make_unique<Prepared>();
+    return *prepared_;
+  }
 };
 
 }  // namespace pgmux::pool
