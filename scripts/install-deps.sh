@@ -10,6 +10,7 @@ packages=(
   python3 python3-pytest python3-pytest-timeout python3-psycopg
   python3-asyncpg libpostgresql-jdbc-java default-jdk-headless
   util-linux procps
+  gnuplot-nox wrk python3-aiohttp iproute2
 )
 # The node-postgres tests need node and npm. NodeSource's nodejs (which bundles npm) is used
 # when present, and Debian's npm cannot be installed beside it: Debian's packages are added only
