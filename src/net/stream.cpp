@@ -161,7 +161,7 @@ int Stream::write(const Slice& s) {
       return 0;
     }
     s.chunk->ref();
-    batch_.push_back(Piece{s.chunk, s.offset, s.length, {}});
+    batch_.push_back(Piece{s.chunk, s.offset, s.length});
     return 0;
   }
   return queueWrite(s.chunk, s.chunk->data() + s.offset, s.length, nullptr);
@@ -169,11 +169,21 @@ int Stream::write(const Slice& s) {
 
 int Stream::write(std::string bytes) {
   if (bytes.empty()) return 0;
-  if (corked_) {
-    batch_.push_back(Piece{nullptr, 0, 0, std::move(bytes)});
-    return 0;
-  }
+  if (corked_) return append(bytes);
   return queueWrite(nullptr, nullptr, 0, &bytes);
+}
+
+int Stream::append(std::string_view bytes) {
+  if (bytes.empty()) return 0;
+  if (!corked_) return write(std::string(bytes));
+  // Bytes of our own right after bytes of our own join into one piece.
+  if (!batch_.empty() && batch_.back().chunk == nullptr) {
+    batch_.back().length += bytes.size();
+  } else {
+    batch_.push_back(Piece{nullptr, owned_.size(), bytes.size()});
+  }
+  owned_.append(bytes);
+  return 0;
 }
 
 void Stream::dropBatch() {
@@ -181,6 +191,8 @@ void Stream::dropBatch() {
     if (p.chunk != nullptr) p.chunk->unref();
   }
   batch_.clear();
+  owned_.clear();
+  if (owned_.capacity() > 64 * 1024) owned_.shrink_to_fit();
 }
 
 int Stream::uncork() {
@@ -190,18 +202,10 @@ int Stream::uncork() {
     dropBatch();
     return UV_EBADF;
   }
-  if (batch_.size() == 1) {
-    Piece& p = batch_.front();
-    const int rc = p.chunk != nullptr ? queueWrite(p.chunk, p.chunk->data() + p.offset, p.length, nullptr)
-                                      : queueWrite(nullptr, nullptr, 0, &p.owned);
-    dropBatch();
-    return rc;
-  }
   bufs_.clear();
-  for (auto& p : batch_) {
-    bufs_.push_back(p.chunk != nullptr
-                        ? uv_buf_init(p.chunk->data() + p.offset, static_cast<unsigned>(p.length))
-                        : uv_buf_init(p.owned.data(), static_cast<unsigned>(p.owned.size())));
+  for (const auto& p : batch_) {
+    char* base = p.chunk != nullptr ? p.chunk->data() + p.offset : owned_.data() + p.offset;
+    bufs_.push_back(uv_buf_init(base, static_cast<unsigned>(p.length)));
   }
   size_t first = 0;
   if (h_->stream.write_queue_size == 0) {
@@ -222,18 +226,16 @@ int Stream::uncork() {
     bufs_[first].base += done;
     bufs_[first].len -= static_cast<unsigned>(done);
   }
-  // The rest goes out as one request holding the chunks' references and the owned bytes.
+  // The rest goes out as one request holding the chunks' references and a copy of our bytes
+  // (owned_ is reused by the next batch).
   auto* req = new WriteReq;
-  // Reserved up front: a reallocation would move short strings the buffers point into.
-  req->strings.reserve(batch_.size() - first);
+  req->strings.reserve(batch_.size() - first);  // no reallocation: the buffers point into them
   for (size_t i = first; i < batch_.size(); ++i) {
     Piece& p = batch_[i];
     if (p.chunk != nullptr) {
       req->chunks.push_back(std::exchange(p.chunk, nullptr));
     } else {
-      // The buffer must keep pointing at the same bytes: a moved short string would not.
-      const size_t skip = static_cast<size_t>(bufs_[i].base - p.owned.data());
-      req->strings.push_back(p.owned.substr(skip));
+      req->strings.emplace_back(bufs_[i].base, bufs_[i].len);
       bufs_[i] = uv_buf_init(req->strings.back().data(), static_cast<unsigned>(req->strings.back().size()));
     }
   }

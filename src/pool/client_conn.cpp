@@ -281,7 +281,7 @@ void ClientConn::scanMessages(ServerConn* srv, const net::Slice& s, Status& fail
       case 'X': {
         // Terminate ends the client, never the pooled server.
         const size_t total = static_cast<size_t>(m.length) + 1;
-        if (pos < total || pos - total < start) {
+        if (pos < total) {
           srv->markDirty();  // its first bytes went out with an earlier read
         } else if (pos - total > start) {
           (void)srv->write(net::Slice{s.chunk, s.offset + start, pos - total - start});

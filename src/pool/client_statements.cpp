@@ -41,11 +41,12 @@ bool ClientConn::interceptMessage(ServerConn* srv, const net::Slice& s, std::spa
     return failure.isOk();
   }
   const size_t total = h.totalSize();
-  Rewrite r;
+  Rewrite r{prep().scratch};
+  r.replacement.clear();
   if (!rewriteMessage(srv, rest.first(total), total, r, failure)) return false;
   if (!r.replacement.empty() || r.keepFrom > 0) {
     if (pos > start) (void)srv->write(net::Slice{s.chunk, s.offset + start, pos - start});
-    (void)srv->write(std::move(r.replacement));
+    (void)srv->stream().append(r.replacement);
     start = pos + std::min(r.keepFrom, total);
   }
   pos += total;
@@ -54,11 +55,12 @@ bool ClientConn::interceptMessage(ServerConn* srv, const net::Slice& s, std::spa
 
 void ClientConn::executeSent(ServerConn* srv, const proto::ScannedMessage& m) {
   Expected e(Expect::Execute);
-  if (!prep().deallocatePortals.empty() && m.captured) {
+  if (prepared_ && !prepared_->deallocatePortals.empty() && m.captured) {
+    const auto& portals = prepared_->deallocatePortals;
     const auto nul = std::find(m.body.begin(), m.body.end(), uint8_t{0});
     const std::string_view portal(reinterpret_cast<const char*>(m.body.data()),
                                   static_cast<size_t>(nul - m.body.begin()));
-    e.deallocates = std::find(prep().deallocatePortals.begin(), prep().deallocatePortals.end(), portal) != prep().deallocatePortals.end();
+    e.deallocates = std::find(portals.begin(), portals.end(), portal) != portals.end();
   }
   srv->expect(std::move(e));
 }
@@ -88,9 +90,10 @@ bool ClientConn::deallocateStatement(ServerConn* srv, const net::Slice& s, std::
   e.deallocates = true;
   srv->expect(std::move(e));
   if (pos > start) (void)srv->write(net::Slice{s.chunk, s.offset + start, pos - start});
-  std::string out;
+  std::string& out = prep().scratch;
+  out.clear();
   proto::encodeQuery(out, "");
-  (void)srv->write(std::move(out));
+  (void)srv->stream().append(out);
   pos += h.totalSize();
   start = pos;
   return true;
@@ -98,34 +101,34 @@ bool ClientConn::deallocateStatement(ServerConn* srv, const net::Slice& s, std::
 
 void ClientConn::continueHeld(ServerConn* srv, const net::Slice& s, std::span<const uint8_t> bytes, size_t& pos,
                               size_t& start, Status& failure) {
+  HeldMessage& held = prep().held;
   const size_t avail = bytes.size() - pos;
-  if (prep().held.passLeft > 0) {
-    const size_t take = std::min(prep().held.passLeft, avail);
+  if (held.passLeft > 0) {
+    const size_t take = std::min(held.passLeft, avail);
     pos += take;  // forwarded with the range
-    prep().held.passLeft -= take;
-    prep().held.active = prep().held.passLeft > 0;
+    held.passLeft -= take;
+    held.active = held.passLeft > 0;
     return;
   }
-  if (prep().held.dropLeft > 0) {
+  if (held.dropLeft > 0) {
     if (pos > start) (void)srv->write(net::Slice{s.chunk, s.offset + start, pos - start});
-    const size_t take = std::min(prep().held.dropLeft, avail);
+    const size_t take = std::min(held.dropLeft, avail);
     pos += take;
     start = pos;
-    prep().held.dropLeft -= take;
-    prep().held.active = prep().held.dropLeft > 0;
+    held.dropLeft -= take;
+    held.active = held.dropLeft > 0;
     return;
   }
   // Collecting: take what this read has of the message.
-  std::string& b = prep().held.bytes;
+  std::string& b = held.bytes;
+  const auto collected = [&b] { return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(b.data()), b.size()); };
   proto::FrameHeader h;
-  auto st = proto::peekFrame(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(b.data()), b.size()), h,
-                             scanner_.maxPacketSize());
+  auto st = proto::peekFrame(collected(), h, scanner_.maxPacketSize());
   if (st == proto::DecodeStatus::NeedMore) {
     const size_t take = std::min(proto::kFrameHeaderSize - b.size(), avail);
     b.append(reinterpret_cast<const char*>(bytes.data() + pos), take);
     pos = start = pos + take;
-    st = proto::peekFrame(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(b.data()), b.size()), h,
-                          scanner_.maxPacketSize());
+    st = proto::peekFrame(collected(), h, scanner_.maxPacketSize());
     if (st == proto::DecodeStatus::NeedMore) return;
   }
   if (st == proto::DecodeStatus::Invalid) {
@@ -138,20 +141,20 @@ void ClientConn::continueHeld(ServerConn* srv, const net::Slice& s, std::span<co
     b.append(reinterpret_cast<const char*>(bytes.data() + pos), take);
     pos = start = pos + take;
   }
-  const auto have = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(b.data()), b.size());
   if (b.size() < total) {
     // Only a Bind is decided before it is whole: once its names are in.
     proto::BindHead head;
-    if (h.type != 'B' || proto::parseBindHead(have, head) != proto::DecodeStatus::Ok) return;
+    if (h.type != 'B' || proto::parseBindHead(collected(), head) != proto::DecodeStatus::Ok) return;
   }
-  Rewrite r;
-  if (!rewriteMessage(srv, have, total, r, failure)) return;
-  if (!r.replacement.empty()) (void)srv->write(std::move(r.replacement));
-  if (r.keepFrom < b.size()) (void)srv->write(b.substr(r.keepFrom));
+  Rewrite r{prep().scratch};
+  r.replacement.clear();
+  if (!rewriteMessage(srv, collected(), total, r, failure)) return;
+  (void)srv->stream().append(r.replacement);
+  if (r.keepFrom < b.size()) (void)srv->stream().append(std::string_view(b).substr(r.keepFrom));
   const size_t remaining = total - b.size();
-  prep().held.passLeft = r.keepFrom <= b.size() ? remaining : 0;
-  prep().held.dropLeft = r.keepFrom <= b.size() ? 0 : remaining;
-  prep().held.active = remaining > 0;
+  held.passLeft = r.keepFrom <= b.size() ? remaining : 0;
+  held.dropLeft = r.keepFrom <= b.size() ? 0 : remaining;
+  held.active = remaining > 0;
   b.clear();
   if (b.capacity() > 64 * 1024) b.shrink_to_fit();
 }
@@ -171,7 +174,7 @@ bool ClientConn::rewriteMessage(ServerConn* srv, std::span<const uint8_t> msg, s
     case 'B': {
       proto::BindHead head;
       if (proto::parseBindHead(msg, head) != proto::DecodeStatus::Ok) return invalid("Bind");
-      rewriteBind(srv, msg, head, r);
+      rewriteBind(srv, static_cast<uint32_t>(total - 1), head, r);
       break;
     }
     case 'D':
@@ -239,36 +242,45 @@ bool ClientConn::rewriteParse(ServerConn* srv, std::span<const uint8_t> body, Re
       e.viaClose = true;
     } else {
       proto::encodeParse(r.replacement, "", p.definition);
-      prep().unnamed = Unnamed::None;
     }
     srv->expect(std::move(e));
     return true;
   }
-  std::vector<StatementRef> evicted;
-  srv->statements().add(stmt, static_cast<size_t>(pooler_.config().maxPreparedStatements), evicted);
-  for (auto& e : evicted) {
-    proto::encodeClose(r.replacement, 'S', e->serverName());
-    srv->expect(Expected(Expect::InjectedClose, std::move(e)));
-  }
-  proto::encodeParse(r.replacement, stmt->serverName(), p.definition);
-  ++registry.counters().serverParses;
+  parseOnServer(srv, stmt, p.definition, r.replacement);
   srv->expect(Expected(Expect::Parse, std::move(stmt), std::string(p.name)));
   return true;
 }
 
-void ClientConn::ensurePrepared(ServerConn* srv, const StatementRef& s, std::string& out) {
-  if (srv->statements().touch(s.get())) return;
+void ClientConn::parseOnServer(ServerConn* srv, const StatementRef& s, std::span<const uint8_t> definition,
+                               std::string& out) {
   std::vector<StatementRef> evicted;
   srv->statements().add(s, static_cast<size_t>(pooler_.config().maxPreparedStatements), evicted);
   for (auto& e : evicted) {
     proto::encodeClose(out, 'S', e->serverName());
     srv->expect(Expected(Expect::InjectedClose, std::move(e)));
   }
-  const std::string& def = s->definition();
-  proto::encodeParse(out, s->serverName(),
-                     std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(def.data()), def.size()));
+  proto::encodeParse(out, s->serverName(), definition);
   ++pooler_.statements().counters().serverParses;
+}
+
+void ClientConn::ensurePrepared(ServerConn* srv, const StatementRef& s, std::string& out) {
+  if (srv->statements().touch(s.get())) return;
+  const std::string& def = s->definition();
+  parseOnServer(srv, s, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(def.data()), def.size()), out);
   srv->expect(Expected(Expect::InjectedParse, s));
+}
+
+const StatementRef* ClientConn::usableStatement(ServerConn* srv, std::string_view name, Rewrite& r) {
+  const StatementRef* stmt = prep().names.find(name);
+  if (stmt == nullptr) {
+    refuse(srv, sqlstate::kInvalidSqlStatementName, "prepared statement " + quoted(name) + " does not exist", r);
+  } else if ((*stmt)->retired()) {
+    refuse(srv, sqlstate::kFeatureNotSupported, "cached plan must not change result type", r);
+  } else {
+    return stmt;
+  }
+  r.keepFrom = SIZE_MAX;
+  return nullptr;
 }
 
 void ClientConn::refuse(ServerConn* srv, const char* sqlstate, const std::string& message, Rewrite& r) {
@@ -278,34 +290,24 @@ void ClientConn::refuse(ServerConn* srv, const char* sqlstate, const std::string
   srv->expect(std::move(e));
 }
 
-void ClientConn::rewriteBind(ServerConn* srv, std::span<const uint8_t> msg, const proto::BindHead& head, Rewrite& r) {
+void ClientConn::rewriteBind(ServerConn* srv, uint32_t length, const proto::BindHead& head, Rewrite& r) {
   // The portal now runs what this Bind names: a DEALLOCATE stand-in, or anything else.
-  const auto it = std::find(prep().deallocatePortals.begin(), prep().deallocatePortals.end(), head.portal);
+  auto& portals = prep().deallocatePortals;
+  const auto it = std::find(portals.begin(), portals.end(), head.portal);
   if (head.statement.empty() && prep().unnamed == Unnamed::Deallocate) {
-    if (it == prep().deallocatePortals.end()) prep().deallocatePortals.emplace_back(head.portal);
-  } else if (it != prep().deallocatePortals.end()) {
-    prep().deallocatePortals.erase(it);
+    if (it == portals.end()) portals.emplace_back(head.portal);
+  } else if (it != portals.end()) {
+    portals.erase(it);
   }
   if (head.statement.empty()) {
     srv->expect(Expected(Expect::Bind));
     return;
   }
   ++pooler_.statements().counters().binds;
-  const StatementRef* stmt = prep().names.find(head.statement);
-  if (stmt == nullptr || (*stmt)->retired()) {
-    if (stmt == nullptr) {
-      refuse(srv, sqlstate::kInvalidSqlStatementName,
-             "prepared statement " + quoted(head.statement) + " does not exist", r);
-    } else {
-      refuse(srv, sqlstate::kFeatureNotSupported, "cached plan must not change result type", r);
-    }
-    r.keepFrom = SIZE_MAX;
-    return;
-  }
+  const StatementRef* stmt = usableStatement(srv, head.statement, r);
+  if (stmt == nullptr) return;
   ensurePrepared(srv, *stmt, r.replacement);
-  proto::FrameHeader h;
-  (void)proto::peekFrame(msg, h);
-  proto::encodeBindHead(r.replacement, h.length, head, (*stmt)->serverName());
+  proto::encodeBindHead(r.replacement, length, head, (*stmt)->serverName());
   srv->expect(Expected(Expect::Bind, *stmt));
   r.keepFrom = head.size;
 }
@@ -315,19 +317,12 @@ void ClientConn::rewriteDescribe(ServerConn* srv, const proto::TargetMessage& t,
     srv->expect(Expected(Expect::Describe));
     return;
   }
-  r.keepFrom = SIZE_MAX;
-  const StatementRef* stmt = prep().names.find(t.name);
-  if (stmt == nullptr) {
-    refuse(srv, sqlstate::kInvalidSqlStatementName, "prepared statement " + quoted(t.name) + " does not exist", r);
-    return;
-  }
-  if ((*stmt)->retired()) {
-    refuse(srv, sqlstate::kFeatureNotSupported, "cached plan must not change result type", r);
-    return;
-  }
+  const StatementRef* stmt = usableStatement(srv, t.name, r);
+  if (stmt == nullptr) return;
   ensurePrepared(srv, *stmt, r.replacement);
   proto::encodeDescribe(r.replacement, 'S', (*stmt)->serverName());
   srv->expect(Expected(Expect::Describe, *stmt));
+  r.keepFrom = SIZE_MAX;
 }
 
 void ClientConn::rewriteClose(ServerConn* srv, const proto::TargetMessage& t, Rewrite& r) {

@@ -14,16 +14,6 @@ namespace pgmux::pool {
 namespace {
 bool isSync(const Expected& e) { return e.kind == Expect::Sync; }
 
-// The CommandComplete tags of the commands that drop every prepared statement of the session.
-bool dropsAllStatements(std::span<const uint8_t> tag) {
-  const auto is = [&](std::string_view t) {
-    return tag.size() == t.size() + 1 && std::equal(t.begin(), t.end(), tag.begin()) && tag.back() == 0;
-  };
-  return is("DISCARD ALL") || is("DEALLOCATE ALL");
-}
-}  // namespace
-
-namespace {
 // Whether an entry changes what the server has prepared under pgmux's names.
 bool changesServer(const Expected& e) {
   return (e.kind == Expect::Parse && e.stmt && !e.deallocates) || e.kind == Expect::InjectedParse ||

@@ -332,7 +332,6 @@ void ServerConn::onDeadline() {
 }
 
 void ServerConn::sendInternal(const std::string& sql) {
-  if (dropsPreparedStatements(sql)) statements_.clear();  // e.g. a server_reset_query of DISCARD ALL
   std::string out;
   proto::encodeQuery(out, sql);
   ++internalPending_;
@@ -489,7 +488,7 @@ void ServerConn::scanReplies(const net::Slice& s) {
     }
     if (wasHeld) {
       // Its first bytes came with an earlier read; they go out (or not) before the rest.
-      if (action == ReplyAction::Forward && !swallow && client_->writeToClient(std::move(held_)) != 0) {
+      if (action == ReplyAction::Forward && !swallow && client_->writeToClient(held_) != 0) {
         clientWriteFailed();
         return;
       }
@@ -498,7 +497,7 @@ void ServerConn::scanReplies(const net::Slice& s) {
     if (action != ReplyAction::Forward) {
       const size_t total = static_cast<size_t>(m.length) + 1;
       if (!forwardRange(s, start, wasHeld ? 0 : pos - total) ||
-          (action == ReplyAction::Replace && client_->writeToClient(std::move(replacement)) != 0)) {
+          (action == ReplyAction::Replace && client_->writeToClient(replacement) != 0)) {
         clientWriteFailed();
         return;
       }
@@ -586,6 +585,12 @@ void ServerConn::scanReplies(const net::Slice& s) {
         }
         break;
       }
+      case 'C':
+        // DISCARD ALL or DEALLOCATE ALL by pgmux (server_reset_query) or by a client whose
+        // statements are not tracked: nothing is prepared there any more. (Tracked replies
+        // were seen by the ReplyQueue.)
+        if (!track && m.captured && dropsAllStatements(m.body)) statements_.clear();
+        break;
       case 'G':  // CopyInResponse: Syncs sent since the Execute are ignored in copy-in mode
         copyIn_ = true;
         if (track) replies_.dropTrailingSyncs(syncsSinceExecute_);

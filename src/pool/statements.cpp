@@ -1,6 +1,7 @@
 // The statement registry, the per-server LRU and the per-client name map.
 #include "pgmux/pool/statements.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cctype>
 
@@ -126,14 +127,12 @@ bool keyword(std::string_view s, size_t& i, std::string_view word) {
 }
 }  // namespace
 
-bool dropsPreparedStatements(std::string_view sql) {
-  size_t i = 0;
-  if (keyword(sql, i, "discard")) return keyword(sql, i, "all");
-  i = 0;
-  if (!keyword(sql, i, "deallocate")) return false;
-  size_t j = i;
-  if (keyword(sql, j, "prepare")) i = j;
-  return keyword(sql, i, "all");
+bool dropsAllStatements(std::span<const uint8_t> commandTag) {
+  const auto is = [&](std::string_view t) {
+    return commandTag.size() == t.size() + 1 && std::equal(t.begin(), t.end(), commandTag.begin()) &&
+           commandTag.back() == 0;
+  };
+  return is("DISCARD ALL") || is("DEALLOCATE ALL");
 }
 
 std::string deallocatedName(std::string_view sql) {

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pgmux/net/chunk.h"
@@ -50,6 +51,9 @@ class Stream {
   // a failure means the connection is broken (the owner closes it).
   int write(const Slice& s);
   int write(std::string bytes);
+  // Copies `bytes` into the gathered batch while corked (its buffer is reused, so small
+  // rewritten pieces cost no allocation); uncorked, the same as write(std::string(bytes)).
+  int append(std::string_view bytes);
   // Between cork() and uncork() writes are gathered, and uncork() hands them to the kernel in one
   // system call (the rest is queued as one request). A connection forwarding a read that pgmux
   // rewrites in places writes several pieces; corked, they still cost one writev.
@@ -81,12 +85,12 @@ class Stream {
   static void writeCb(uv_write_t* req, int status);
   static void connectCb(uv_connect_t* req, int status);
   int queueWrite(Chunk* chunk, const char* base, size_t len, std::string* owned);
-  // A gathered write: a referenced slice of a chunk, or bytes of our own.
+  // A gathered write: a referenced slice of a chunk, or (chunk null) bytes of our own at
+  // `offset` in owned_.
   struct Piece {
     Chunk* chunk = nullptr;
     size_t offset = 0;
     size_t length = 0;
-    std::string owned;
   };
   void dropBatch();
 
@@ -98,6 +102,7 @@ class Stream {
   bool wantDrain_ = false;
   bool corked_ = false;
   std::vector<Piece> batch_;
+  std::string owned_;  // the batch's own bytes
   std::vector<uv_buf_t> bufs_;
   Chunk* rbuf_ = nullptr;
 };

@@ -60,7 +60,7 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   void onServerLost(const Status& why, bool tell);
   // The server-to-client half of forwarding.
   int writeToClient(const net::Slice& s) { return stream_.write(s); }
-  int writeToClient(std::string bytes) { return stream_.write(std::move(bytes)); }
+  int writeToClient(std::string_view bytes) { return stream_.append(bytes); }
   // Gathers the writes of one server read into one system call.
   void corkWrites() { stream_.cork(); }
   int uncorkWrites() { return stream_.uncork(); }
@@ -102,8 +102,9 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   // Prepared statements (client_statements.cpp). A Parse, Bind, Describe or Close is taken whole
   // (a Bind only up to its names) before anything of it goes to the server, then rewritten.
   struct Rewrite {
-    std::string replacement;  // written in place of the message's first keepFrom bytes
-    size_t keepFrom = 0;      // the original bytes from here on go out as they are
+    std::string& replacement;  // written in place of the message's first keepFrom bytes (the
+                               // client's reused scratch buffer)
+    size_t keepFrom = 0;       // the original bytes from here on go out as they are
   };
   bool interceptMessage(ServerConn* srv, const net::Slice& s, std::span<const uint8_t> bytes, size_t& pos,
                         size_t& start, Status& failure);
@@ -111,7 +112,7 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
                     size_t& start, Status& failure);
   bool rewriteMessage(ServerConn* srv, std::span<const uint8_t> msg, size_t total, Rewrite& r, Status& failure);
   bool rewriteParse(ServerConn* srv, std::span<const uint8_t> body, Rewrite& r, Status& failure);
-  void rewriteBind(ServerConn* srv, std::span<const uint8_t> msg, const proto::BindHead& head, Rewrite& r);
+  void rewriteBind(ServerConn* srv, uint32_t length, const proto::BindHead& head, Rewrite& r);
   void rewriteDescribe(ServerConn* srv, const proto::TargetMessage& t, Rewrite& r);
   void rewriteClose(ServerConn* srv, const proto::TargetMessage& t, Rewrite& r);
   // A simple Query `DEALLOCATE name` of one of the client's statements (psycopg sends it): the
@@ -124,6 +125,12 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   void refuse(ServerConn* srv, const char* sqlstate, const std::string& message, Rewrite& r);
   // Prepares `s` on `srv` first unless it is there (closing what the LRU evicts).
   void ensurePrepared(ServerConn* srv, const StatementRef& s, std::string& out);
+  // Writes a Parse of `s` under its server-side name to `out`, after Closes of what adding it to
+  // the server's LRU evicts.
+  void parseOnServer(ServerConn* srv, const StatementRef& s, std::span<const uint8_t> definition, std::string& out);
+  // The client's statement `name` for a Bind or Describe; null, with the message refused as
+  // PostgreSQL would refuse it, when it is unknown or retired.
+  const StatementRef* usableStatement(ServerConn* srv, std::string_view name, Rewrite& r);
   void keepPending(const net::Slice& s);
   void dropPending();
   void detachServer(bool clientGone);
@@ -189,6 +196,7 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
     HeldMessage held;
     Unnamed unnamed = Unnamed::None;
     std::vector<std::string> deallocatePortals;
+    std::string scratch;  // rewritten messages, reused
   };
   std::unique_ptr<Prepared> prepared_;
   Prepared& prep() {

@@ -85,7 +85,6 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
   void expect(Expected e) { replies_.push(std::move(e), scope()); }
 
   int write(const net::Slice& s) { return stream_.write(s); }
-  int write(std::string bytes) { return stream_.write(std::move(bytes)); }
   net::Stream& stream() { return stream_; }
   void resumeRead();
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <list>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -150,9 +151,9 @@ class ClientStatements {
   std::unordered_map<std::string, StatementRef, NameHash, std::equal_to<>> names_;
 };
 
-// Whether `sql` (a simple Query) is DEALLOCATE ALL or DISCARD ALL, which drop every prepared
-// statement of the session.
-bool dropsPreparedStatements(std::string_view sql);
+// Whether a CommandComplete's tag (its body, NUL included) is DISCARD ALL or DEALLOCATE ALL: the
+// session then has no prepared statement left, whoever sent the command.
+bool dropsAllStatements(std::span<const uint8_t> commandTag);
 // The name `sql` deallocates when it is exactly DEALLOCATE [PREPARE] name (an unquoted name
 // folded to lower case, as PostgreSQL does); empty otherwise (ALL included).
 std::string deallocatedName(std::string_view sql);

@@ -317,26 +317,17 @@ TEST_CASE("ClientStatements: set, find, take", "[pool][statements]") {
   CHECK(reg.size() == 0);
 }
 
-TEST_CASE("dropsPreparedStatements: DISCARD ALL and DEALLOCATE [PREPARE] ALL", "[pool][statements]") {
-  for (const char* sql : {"DISCARD ALL", "  discard   all ;", "discard all", "DEALLOCATE ALL", "deallocate prepare all",
-                          "DeAllocate Prepare All;", "\n\tDISCARD\nALL\n", "-- reset\nDISCARD ALL",
-                          "/* pool reset */ DEALLOCATE ALL", "/* a */ -- b\n /**/DEALLOCATE/* c */ALL",
-                          "DISCARD ALL -- trailing comment"}) {
-    INFO(sql);
-    CHECK(dropsPreparedStatements(sql));
+TEST_CASE("dropsAllStatements: the CommandComplete tags of DISCARD ALL and DEALLOCATE ALL", "[pool][statements]") {
+  const auto tag = [](const std::string& t) {
+    return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(t.data()), t.size());
+  };
+  CHECK(dropsAllStatements(tag("DISCARD ALL\0"s)));
+  CHECK(dropsAllStatements(tag("DEALLOCATE ALL\0"s)));
+  for (const std::string& t : {"DEALLOCATE\0"s, "DISCARD PLANS\0"s, "DISCARD TEMP\0"s, "SELECT 1\0"s,
+                              "DISCARD ALL"s, "DISCARD ALL \0"s, "discard all\0"s, ""s, "\0"s}) {
+    INFO(t);
+    CHECK_FALSE(dropsAllStatements(tag(t)));
   }
-  for (const char* sql : {"DEALLOCATE foo", "DEALLOCATE PREPARE foo", "DISCARD PLANS", "DISCARD SEQUENCES",
-                          "DISCARD TEMP", "SELECT 'DISCARD ALL'", "deallocateall", "discardall", "DEALLOCATE all_x",
-                          "DEALLOCATE \"all\"", "DEALLOCATE", "DISCARD", "", "   ", "-- DISCARD ALL",
-                          "/* DISCARD ALL */", "/* unterminated DISCARD ALL", "select 1; DISCARD ALL",
-                          "DEALLOCATE PREPARE", "DISCARD_ALL"}) {
-    INFO(sql);
-    CHECK_FALSE(dropsPreparedStatements(sql));
-  }
-  // ClientConn passes a Query's body, its terminating NUL included.
-  CHECK(dropsPreparedStatements("DISCARD ALL\0"s));
-  CHECK(dropsPreparedStatements("deallocate all;\0"s));
-  CHECK_FALSE(dropsPreparedStatements("DEALLOCATE foo\0"s));
 }
 
 TEST_CASE("deallocatedName: the name of DEALLOCATE [PREPARE] name, as PostgreSQL reads it", "[pool][statements]") {
