@@ -2,6 +2,7 @@
 # instances started per test on free loopback ports, and the real clients that drive them.
 import os
 import pathlib
+import re
 import resource
 import shutil
 import signal
@@ -503,3 +504,60 @@ def fresh_table(pg, request):
     yield name
     with pg.connect(user="md5user") as conn:
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+# ---- pgbench ----
+
+def run_pgbench(args, password=None, timeout=120):
+    return subprocess.run([str(PG_BIN / "pgbench"), *args], capture_output=True, text=True,
+                          timeout=timeout, env=client_env(password))
+
+
+def init_pgbench_tables(pg, user, scale):
+    """pgbench's tables in testdb, loaded directly (not through pgmux) and owned by `user`."""
+    result = run_pgbench(["-i", "-q", "-s", str(scale), "-h", str(pg.socket_dir), "-p",
+                          str(pg.port), "-U", user, TEST_DB])
+    assert result.returncode == 0, result.stderr
+
+
+def pgbench_through(pg, mux, user, *, clients, threads, seconds, args, max_backends):
+    """Runs pgbench through pgmux while sampling pg_stat_activity. Checks that every
+    transaction succeeded and that PostgreSQL never had more than `max_backends` backends of
+    `user` (and had some: the bound is not vacuous). Returns (CompletedProcess, processed)."""
+    wait_for_no_backends(pg, [user])
+    sampler = BackendSampler(pg, [user], interval=0.1)
+    sampler.start()
+    try:
+        result = run_pgbench(["-n", "-c", str(clients), "-j", str(threads), "-T", str(seconds),
+                              *args, "-h", mux.host, "-p", str(mux.port), "-U", user, TEST_DB],
+                             ROLES[user][1], timeout=seconds + 190)
+    finally:
+        sampler.stop()
+    report = f"pgbench exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n" \
+             f"{result.stderr[-5000:]}"
+    assert result.returncode == 0, report
+    assert re.search(r"^number of failed transactions: 0\b", result.stdout, re.M), report
+    assert "aborted" not in result.stderr, report
+    processed = re.search(r"^number of transactions actually processed: (\d+)", result.stdout,
+                          re.M)
+    assert processed and int(processed.group(1)) > 0, report
+    tps = re.search(r"^tps = ([\d.]+)", result.stdout, re.M)
+    print(f"pgbench {' '.join(args)}: {processed.group(1)} transactions, "
+          f"tps {tps.group(1) if tps else '?'}; {len(sampler.counts)} samples of "
+          f"pg_stat_activity, at most {max(sampler.counts)} backends for {user}")
+    assert 1 <= max(sampler.counts) <= max_backends, \
+        f"PostgreSQL had up to {max(sampler.counts)} backends for {user}; samples: " \
+        f"{sampler.counts}"
+    return result, int(processed.group(1))
+
+
+def assert_tpcb_balances_agree(pg):
+    """Each TPC-B transaction adds one delta to an account, a teller, a branch and the history:
+    the sums agree only if no transaction was split or applied in part."""
+    with pg.connect() as conn:
+        sums = conn.execute(
+            "SELECT (SELECT sum(abalance) FROM pgbench_accounts), "
+            "(SELECT sum(tbalance) FROM pgbench_tellers), "
+            "(SELECT sum(bbalance) FROM pgbench_branches), "
+            "(SELECT coalesce(sum(delta), 0) FROM pgbench_history)").fetchone()
+    assert len(set(sums)) == 1, sums

@@ -7,10 +7,8 @@ import collections
 import contextlib
 import hashlib
 import os
-import re
 import socket
 import struct
-import subprocess
 import threading
 
 import asyncpg
@@ -18,8 +16,8 @@ import psycopg
 from psycopg import sql
 import pytest
 
-from conftest import (CONNECT_TIMEOUT_S, PG_BIN, ROLES, TEST_DB, BackendSampler, client_env,
-                      wait_for_no_backends)
+from conftest import (CONNECT_TIMEOUT_S, ROLES, TEST_DB, assert_tpcb_balances_agree,
+                      init_pgbench_tables, pgbench_through)
 from pgwire import PROTOCOL_3_0, RawSession, parse_data_row
 
 USER = "md5user"
@@ -564,6 +562,22 @@ def test_a_skipped_batch_leaves_what_each_server_has_right(target):
     b.close()
 
 
+def test_a_reset_query_that_discards_everything_is_followed(pgmux):
+    """With server_reset_query_always, DISCARD ALL runs on the server at every release: pgmux
+    must know the server has nothing prepared any more and prepare again."""
+    t = _ThroughPgmux(pgmux(pool_mode="transaction", auth_type="trust", default_pool_size=1,
+                            settings={"server_reset_query_always": 1,
+                                      "server_reset_query": "DISCARD ALL"}), 1)
+    a, b = t.raw(), t.raw()
+    assert kinds(exchange(a, parse("s", "SELECT pg_backend_pid(), 'a'"), SYNC)) == "1Z"
+    assert kinds(exchange(b, parse("s", "SELECT pg_backend_pid(), 'b'"), SYNC)) == "1Z"
+    for _ in range(3):
+        assert run_statement(a, "s")[1] == "a"
+        assert run_statement(b, "s")[1] == "b"
+    a.close()
+    b.close()
+
+
 def test_a_query_text_longer_than_the_packet_buffer(target):
     t = target()
     a = t.raw()
@@ -1003,12 +1017,7 @@ BENCH_SECONDS = 8
 
 @pytest.fixture(scope="module")
 def bench_tables(pg):
-    """pgbench's tables in testdb at scale 1, loaded directly (not through pgmux)."""
-    result = subprocess.run([str(PG_BIN / "pgbench"), "-i", "-q", "-s", "1",
-                             "-h", str(pg.socket_dir), "-p", str(pg.port), "-U", BENCH_USER,
-                             TEST_DB], capture_output=True, text=True, timeout=120,
-                            env=client_env())
-    assert result.returncode == 0, result.stderr
+    init_pgbench_tables(pg, BENCH_USER, 1)
 
 
 @pytest.mark.parametrize("mode, script", [("prepared", ["-S"]), ("prepared", []),
@@ -1017,41 +1026,11 @@ def bench_tables(pg):
 def test_pgbench_with_50_clients_on_a_pool_of_3(pg, pgmux, bench_tables, mode, script):
     mux = pgmux(pool_mode="transaction", auth_type="md5", default_pool_size=BENCH_POOL,
                 max_client_conn=BENCH_CLIENTS + 50)
-    wait_for_no_backends(pg, [BENCH_USER])
-    sampler = BackendSampler(pg, [BENCH_USER], interval=0.1)
-    sampler.start()
     # pgbench prepares with the synchronous PQprepare: a client waiting for a server blocks its
     # whole thread, and with BEGIN..END scripts the servers may be held by clients of that same
     # thread (PgBouncer hangs the same way). One thread per client avoids that deadlock.
-    threads = str(BENCH_CLIENTS) if mode == "prepared" and not script else "2"
-    try:
-        result = subprocess.run(
-            [str(PG_BIN / "pgbench"), "-n", "-c", str(BENCH_CLIENTS), "-j", threads,
-             "-T", str(BENCH_SECONDS), "-M", mode, *script, "-h", mux.host, "-p", str(mux.port),
-             "-U", BENCH_USER, TEST_DB],
-            capture_output=True, text=True, timeout=BENCH_SECONDS + 50,
-            env=client_env(ROLES[BENCH_USER][1]))
-    finally:
-        sampler.stop()
-    report = f"pgbench exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n" \
-             f"{result.stderr[-5000:]}"
-    assert result.returncode == 0, report
-    assert re.search(r"^number of failed transactions: 0\b", result.stdout, re.M), report
-    assert "aborted" not in result.stderr, report
-    processed = re.search(r"^number of transactions actually processed: (\d+)", result.stdout,
-                          re.M)
-    assert processed and int(processed.group(1)) > 0, report
-    tps = re.search(r"^tps = ([\d.]+)", result.stdout, re.M)
-    print(f"-M {mode} {' '.join(script)}: {processed.group(1)} transactions, "
-          f"tps {tps.group(1) if tps else '?'}; at most {max(sampler.counts)} backends")
-    assert 1 <= max(sampler.counts) <= BENCH_POOL, sampler.counts
+    threads = BENCH_CLIENTS if mode == "prepared" and not script else 2
+    pgbench_through(pg, mux, BENCH_USER, clients=BENCH_CLIENTS, threads=threads,
+                    seconds=BENCH_SECONDS, args=["-M", mode, *script], max_backends=BENCH_POOL)
     if not script:
-        with pg.connect() as conn:
-            # Each TPC-B transaction adds one delta to an account, a teller, a branch and the
-            # history: the sums agree only if every transaction was applied whole.
-            sums = conn.execute(
-                "SELECT (SELECT sum(abalance) FROM pgbench_accounts), "
-                "(SELECT sum(tbalance) FROM pgbench_tellers), "
-                "(SELECT sum(bbalance) FROM pgbench_branches), "
-                "(SELECT coalesce(sum(delta), 0) FROM pgbench_history)").fetchone()
-        assert len(set(sums)) == 1, sums
+        assert_tpcb_balances_agree(pg)
