@@ -1,4 +1,4 @@
-// pgmux: parse arguments, load config and auth file, build the pooler, run the loop.
+// pgmux: parse arguments, load config and auth file, build the workers, run their loops.
 #include <sys/resource.h>
 #include <unistd.h>
 #include <uv.h>
@@ -7,7 +7,11 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "pgmux/auth/auth_file.h"
 #include "pgmux/config/config.h"
@@ -90,16 +94,23 @@ bool applyLogSettings(const pgmux::config::Config& cfg, int cmdlineVerbose) {
 
 struct Signals {
   uv_signal_t term, intr, quit, hup, usr1, usr2;
-  pgmux::pool::Pooler* pooler = nullptr;
+  pgmux::pool::Pooler* first = nullptr;  // worker 0, on the main thread; it reaches the others
   std::string path;
   int verbose = 0;
 };
 
+// Runs `task` on every worker's thread.
+void forEachWorker(pgmux::pool::Pooler& first, const std::function<void(pgmux::pool::Pooler&)>& task) {
+  for (int w = 0; w < first.shared().workerCount(); ++w) first.postTo(w, task);
+}
+
 void onStopSignal(uv_signal_t* h, int signum) {
   auto* sig = static_cast<Signals*>(h->data);
   LOG_INFO("got signal %d, shutting down", signum);
-  sig->pooler->stop();
-  uv_stop(h->loop);
+  forEachWorker(*sig->first, [](pgmux::pool::Pooler& p) {
+    p.stop();
+    uv_stop(p.loop());
+  });
 }
 
 void onReloadSignal(uv_signal_t* h, int) {
@@ -111,7 +122,7 @@ void onReloadSignal(uv_signal_t* h, int) {
   }
   for (const auto& w : next.cfg->warnings) LOG_WARNING("%s", w.c_str());
   applyLogSettings(*next.cfg, sig->verbose);
-  sig->pooler->reload(next.cfg, next.authFile);
+  forEachWorker(*sig->first, [next](pgmux::pool::Pooler& p) { p.reload(next.cfg, next.authFile); });
 }
 
 void onUnsupportedSignal(uv_signal_t*, int signum) {
@@ -189,14 +200,30 @@ int main(int argc, char** argv) {
   uv_loop_t* loop = uv_default_loop();
   int rc = 0;
   {
-    pgmux::pool::Pooler pooler(loop, cfg, loaded.authFile);
-    if (auto err = pooler.start(); !err.empty()) {
-      LOG_ERROR("%s", err.c_str());
-      if (!cfg->pidfile.empty()) unlink(cfg->pidfile.c_str());
-      return 1;
+    // Every worker is made and listening before any loop runs; worker 0 runs on this thread.
+    pgmux::pool::Shared shared;
+    std::vector<std::unique_ptr<uv_loop_t>> loops;
+    std::vector<std::unique_ptr<pgmux::pool::Pooler>> workers;
+    for (int w = 0; w < cfg->workers; ++w) {
+      uv_loop_t* l = loop;
+      if (w > 0) {
+        loops.push_back(std::make_unique<uv_loop_t>());
+        l = loops.back().get();
+        uv_loop_init(l);
+      }
+      workers.push_back(std::make_unique<pgmux::pool::Pooler>(l, shared, w, cfg, loaded.authFile));
+      shared.addWorker(workers.back().get());
     }
+    for (auto& w : workers) {
+      if (auto err = w->start(workers.front().get()); !err.empty()) {
+        LOG_ERROR("%s", err.c_str());
+        if (!cfg->pidfile.empty()) unlink(cfg->pidfile.c_str());
+        return 1;
+      }
+    }
+    pgmux::pool::Pooler& pooler = *workers.front();
     Signals sig;
-    sig.pooler = &pooler;
+    sig.first = &pooler;
     sig.path = path;
     sig.verbose = verbose;
     const std::pair<uv_signal_t*, std::pair<int, uv_signal_cb>> handlers[] = {
@@ -210,10 +237,19 @@ int main(int argc, char** argv) {
       uv_signal_start(h, what.second, what.first);
       uv_unref(reinterpret_cast<uv_handle_t*>(h));
     }
-    LOG_INFO("pgmux %s started (pool_mode=%s, auth_type=%s)", PGMUX_VERSION,
-             pgmux::config::toString(cfg->poolMode), pgmux::config::toString(cfg->authType));
+    std::vector<std::thread> threads;
+    for (size_t w = 1; w < workers.size(); ++w) {
+      threads.emplace_back([l = workers[w]->loop()] { uv_run(l, UV_RUN_DEFAULT); });
+    }
+    LOG_INFO("pgmux %s started (pool_mode=%s, auth_type=%s, workers=%d)", PGMUX_VERSION,
+             pgmux::config::toString(cfg->poolMode), pgmux::config::toString(cfg->authType), cfg->workers);
     uv_run(loop, UV_RUN_DEFAULT);
+    for (auto& t : threads) t.join();
     LOG_INFO("pgmux stopped");
+    // Connections still open are closed by the process exit; the loops are not run again, and
+    // the workers are not destroyed (their handles belong to loops that no longer run).
+    for (auto& w : workers) (void)w.release();
+    for (auto& l : loops) (void)l.release();
   }
   if (!cfg->pidfile.empty()) unlink(cfg->pidfile.c_str());
   // Connections still open are closed by the process exit; the loop is not run again.

@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "pgmux/util/log.h"
@@ -27,7 +28,7 @@ bool socketIsLive(const std::string& path) {
 }
 }  // namespace
 
-std::string Listener::listenTcp(const std::string& host, int port, int backlog) {
+std::string Listener::listenTcp(const std::string& host, int port, int backlog, bool reusePort) {
   sockaddr_storage addr{};
   if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&addr)) != 0 &&
       uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&addr)) != 0) {
@@ -36,8 +37,23 @@ std::string Listener::listenTcp(const std::string& host, int port, int backlog) 
   auto* tcp = new uv_tcp_t;
   uv_tcp_init(loop_, tcp);
   tcp->data = this;
+  int rc = 0;
+  if (reusePort) {
+    // SO_REUSEPORT must be on the socket before bind, so the socket is made here and handed to
+    // libuv, which binds it.
+    const int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    const int on = 1;
+    if (fd < 0) {
+      rc = uv_translate_sys_error(errno);
+    } else if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+      rc = uv_translate_sys_error(errno);
+      ::close(fd);
+    } else if ((rc = uv_tcp_open(tcp, fd)) != 0) {
+      ::close(fd);
+    }
+  }
   // libuv sets SO_REUSEADDR on bind, so a restart does not wait out TIME_WAIT.
-  int rc = uv_tcp_bind(tcp, reinterpret_cast<sockaddr*>(&addr), 0);
+  if (rc == 0) rc = uv_tcp_bind(tcp, reinterpret_cast<sockaddr*>(&addr), 0);
   if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), backlog, connectionCb);
   if (rc != 0) {
     uv_close(reinterpret_cast<uv_handle_t*>(tcp), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
@@ -73,6 +89,29 @@ std::string Listener::listenUnix(const std::string& path, int mode, int backlog)
   return {};
 }
 
+std::string Listener::listenUnixShared(int fd, int backlog) {
+  auto* pipe = new uv_pipe_t;
+  uv_pipe_init(loop_, pipe, 0);
+  pipe->data = this;
+  int rc = uv_pipe_open(pipe, fd);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(pipe), backlog, connectionCb);
+  if (rc != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(pipe), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
+    return std::string("could not listen on the shared unix socket: ") + uv_strerror(rc);
+  }
+  handles_.push_back({reinterpret_cast<uv_handle_t*>(pipe), true, {}, 0});
+  return {};
+}
+
+std::vector<int> Listener::unixFds() const {
+  std::vector<int> fds;
+  for (const auto& e : handles_) {
+    uv_os_fd_t fd = -1;
+    if (e.isPipe && !e.path.empty() && uv_fileno(e.handle, &fd) == 0) fds.push_back(fd);
+  }
+  return fds;
+}
+
 void Listener::connectionCb(uv_stream_t* server, int status) {
   auto* self = static_cast<Listener*>(server->data);
   if (self == nullptr) return;
@@ -89,7 +128,7 @@ void Listener::closeAll() {
     if (e.isPipe) {
       // Only our own socket file: another process may have replaced it since.
       struct stat st{};
-      if (lstat(e.path.c_str(), &st) == 0 && st.st_ino == e.inode) unlink(e.path.c_str());
+      if (!e.path.empty() && lstat(e.path.c_str(), &st) == 0 && st.st_ino == e.inode) unlink(e.path.c_str());
       uv_close(e.handle, [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
     } else {
       uv_close(e.handle, [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });

@@ -43,6 +43,17 @@ int Stream::accept(uv_stream_t* server, bool isPipe) {
   return uv_accept(server, &h_->stream);
 }
 
+int Stream::open(int fd, bool isPipe) {
+  if (int rc = initHandle(isPipe); rc != 0) return rc;
+  return isPipe ? uv_pipe_open(&h_->pipe, fd) : uv_tcp_open(&h_->tcp, fd);
+}
+
+int Stream::fileno() const {
+  uv_os_fd_t fd = -1;
+  if (h_ == nullptr || uv_fileno(&h_->handle, &fd) != 0) return -1;
+  return fd;
+}
+
 int Stream::connectTcp(const sockaddr* addr) {
   if (int rc = initHandle(false); rc != 0) return rc;
   auto* req = new ConnectReq;
@@ -74,6 +85,12 @@ void Stream::stopRead() {
   if (h_ == nullptr || !reading_) return;
   uv_read_stop(&h_->stream);
   reading_ = false;
+}
+
+void Stream::dropReadBuffer() {
+  if (rbuf_ == nullptr) return;
+  rbuf_->unref();
+  rbuf_ = nullptr;
 }
 
 void Stream::allocCb(uv_handle_t* h, size_t, uv_buf_t* buf) {

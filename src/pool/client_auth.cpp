@@ -1,9 +1,8 @@
 // Client authentication exchange (trust, any, plain, md5, scram-sha-256) against the auth file.
 #include "pgmux/pool/client_auth.h"
 
-#include <openssl/rand.h>
-
 #include "pgmux/auth/md5.h"
+#include "pgmux/auth/random.h"
 #include "pgmux/proto/messages.h"
 
 namespace pgmux::pool {
@@ -37,7 +36,7 @@ ClientAuth::Step ClientAuth::begin(AuthType type, const auth::UserSecret* secret
     case AuthType::Md5:
       if (secret == nullptr || secret->kind != auth::SecretKind::Scram) {
         method_ = Method::Md5;
-        RAND_bytes(salt_, sizeof salt_);
+        auth::fillRandom(salt_, sizeof salt_);
         proto::encodeAuthenticationMD5Password(out, salt_);
         return Step::SendAndWait;
       }

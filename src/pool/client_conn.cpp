@@ -180,6 +180,8 @@ void ClientConn::onServerReleased() {
   }
   if (state_ == ClientState::Closing) return;
   setState(ClientState::Idle);
+  // A request that waited for a server left its read's chunk with the stream.
+  stream_.dropReadBuffer();
   stream_.startRead();
 }
 
@@ -299,6 +301,8 @@ void ClientConn::scanMessages(ServerConn* srv, const net::Slice& s, Status& fail
 // ---- timeouts ----
 
 void ClientConn::setState(ClientState to) {
+  const bool loggingIn = state_ == ClientState::Startup || state_ == ClientState::Auth ||
+                         state_ == ClientState::WaitWelcome;
   state_ = to;
   stateSince_ = uv_now(pooler_.loop());
   if (to != ClientState::Active) {
@@ -307,6 +311,9 @@ void ClientConn::setState(ClientState to) {
     idleInTxSince_ = 0;
   }
   armTimeouts();
+  // Logged in with nothing due (no client_idle_timeout): the login timer's uv handle goes now
+  // rather than when it wakes, so an idle client holds none; a later deadline makes one again.
+  if (loggingIn && to == ClientState::Idle && timer_.deadline() == 0) timer_.close();
 }
 
 void ClientConn::armTimeouts() {
@@ -631,14 +638,12 @@ void ClientConn::sendWelcome() {
   proto::encodeAuthenticationOk(out);
   for (const auto& [name, value] : pool_->welcomeParams().items()) {
     const std::string* mine = startupParams_.get(name);
-    const std::string& v = mine != nullptr ? *mine : value;
-    if (!pooler_.tracked().canonical(name).empty()) params_.set(name, v);
-    proto::encodeParameterStatus(out, name, v);
+    proto::encodeParameterStatus(out, name, mine != nullptr ? *mine : value);
   }
-  // Tracked values the client asked for that the server did not report still apply.
-  for (const auto& [name, value] : startupParams_.items()) {
-    if (params_.get(name) == nullptr) params_.set(name, value);
-  }
+  // The pool's values, shared with its other clients until one differs; then the tracked values
+  // the client asked for (those the server did not report still apply).
+  params_ = pool_->trackedWelcome();
+  for (const auto& [name, value] : startupParams_.items()) params_.set(name, value);
   proto::encodeBackendKeyData(out, cancelPid_, cancelKey_);
   proto::encodeReadyForQuery(out, 'I');
   if (stream_.write(std::move(out)) != 0) {

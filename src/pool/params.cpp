@@ -11,40 +11,65 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 }  // namespace
 
+const ParamList::Items& ParamList::items() const {
+  static const Items kNone;
+  return shared_ != nullptr ? shared_->items : kNone;
+}
+
+ParamList ParamList::clone() const {
+  ParamList copy;
+  if (shared_ != nullptr) copy.shared_ = std::make_shared<Body>(Body{shared_->items, {}, false});
+  return copy;
+}
+
 const std::string* ParamList::get(std::string_view name) const {
-  for (const auto& [k, v] : items_) {
+  for (const auto& [k, v] : items()) {
     if (k == name) return &v;
   }
   return nullptr;
 }
 
 bool ParamList::set(std::string_view name, std::string_view value) {
-  for (auto& [k, v] : items_) {
+  const std::string* have = get(name);
+  if (have != nullptr && *have == value) return false;
+  // Copy on write: the other holders keep the list as it was.
+  if (shared_ == nullptr) {
+    shared_ = std::make_shared<Body>();
+  } else if (shared_.use_count() > 1) {
+    shared_ = std::make_shared<Body>(Body{shared_->items, {}, false});
+  }
+  shared_->keyValid = false;
+  for (auto& [k, v] : shared_->items) {
     if (k == name) {
-      if (v == value) return false;
       v.assign(value);
-      keyValid_ = false;
       return true;
     }
   }
-  items_.emplace_back(std::string(name), std::string(value));
-  keyValid_ = false;
+  shared_->items.emplace_back(std::string(name), std::string(value));
   return true;
 }
 
 const std::string& ParamList::trackedKey(const TrackedParams& tracked) const {
-  if (keyValid_) return key_;
-  key_.clear();
+  if (shared_ == nullptr) {
+    // No value at all: the key of an empty list is one separator per tracked name.
+    thread_local std::string emptyKey;
+    emptyKey.assign(tracked.names().size(), '\0');
+    return emptyKey;
+  }
+  // Computed once per shared list: the holders share the key too.
+  if (shared_->keyValid) return shared_->key;
+  std::string& key = shared_->key;
+  key.clear();
   for (const auto& name : tracked.names()) {
     // A NUL cannot occur in a value: it separates them, and marks an absent one.
     if (const std::string* v = get(name); v != nullptr) {
-      key_.push_back('=');
-      key_ += *v;
+      key.push_back('=');
+      key += *v;
     }
-    key_.push_back('\0');
+    key.push_back('\0');
   }
-  keyValid_ = true;
-  return key_;
+  shared_->keyValid = true;
+  return key;
 }
 
 TrackedParams::TrackedParams(const std::vector<std::string>& extra)

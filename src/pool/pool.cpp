@@ -1,6 +1,9 @@
-// Pool: server lists, the FIFO wait queue, handing servers to clients, and the pool's own
-// limits (pool_size, reserve, min_pool_size, server_login_retry).
+// Pool: server lists, the FIFO wait queue, handing servers to clients, the pool's own limits
+// (pool_size, reserve, min_pool_size, server_login_retry), and moving idle servers between the
+// workers' shares.
 #include "pgmux/pool/pool.h"
+
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -11,24 +14,37 @@
 
 namespace pgmux::pool {
 
+bool sameServer(const ServerTarget& a, const ServerTarget& b) {
+  return a.host == b.host && a.port == b.port && a.database == b.database && a.user == b.user &&
+         a.password == b.password && a.startupParams == b.startupParams;
+}
+
 Pool::Pool(Pooler& pooler, std::string dbName, std::string userName, ServerTarget target, PoolSettings settings)
     : pooler_(pooler),
       dbName_(std::move(dbName)),
       userName_(std::move(userName)),
       target_(std::move(target)),
       settings_(settings),
-      timer_(pooler.loop(), this) {
+      timer_(pooler.loop(), this),
+      slots_(pooler.shared().slots(dbName_, userName_)) {
   settings_.poolSize = std::max(settings_.poolSize, 1);
 }
+
+int Pool::totalServerCount() const { return slots_.servers.load(std::memory_order_relaxed); }
 
 Pool::~Pool() = default;
 
 void Pool::learnWelcome(const ParamList& params) {
   if (haveWelcome_) return;
   welcome_ = params;
+  for (const auto& [name, value] : params.items()) {
+    if (!pooler_.tracked().canonical(name).empty()) trackedWelcome_.set(name, value);
+  }
   haveWelcome_ = true;
+  if (slots_.workers > 1) slots_.setWelcome(params);
   std::list<ClientConn*> waiters;
   waiters.swap(welcomeWaiters_);
+  publish();
   for (ClientConn* c : waiters) c->sendWelcome();
 }
 
@@ -36,16 +52,20 @@ Status Pool::fastFail() const {
   // A database that is down or restarting (connection refused, "starting up") is waited for,
   // within query_wait_timeout; one that rejects the login, or a pool that never logged in, fails
   // new clients at once while server_login_retry runs.
-  if (loginFailedAt_ == 0 || serverCount_ > 0) return Status::ok();
-  if (haveWelcome_ && !loginRejected_) return Status::ok();
+  const uint64_t loginFailedAt = slots_.loginFailedAt.load(std::memory_order_relaxed);
+  if (loginFailedAt == 0 || totalServerCount() > 0) return Status::ok();
+  if (haveWelcome_ && !slots_.loginRejected.load(std::memory_order_relaxed)) return Status::ok();
   const uint64_t retry = net::timeoutMs(pooler_.config().serverLoginRetry);
-  if (uv_now(pooler_.loop()) >= loginFailedAt_ + retry) return Status::ok();
+  if (uv_now(pooler_.loop()) >= loginFailedAt + retry) return Status::ok();
   return Status::error(sqlstate::kProtocolViolation,
                        "server login has been failing, try again later (server_login_retry)");
 }
 
 void Pool::clientNeedsWelcome(ClientConn* c) {
   used_ = true;
+  if (!haveWelcome_ && slots_.workers > 1) {
+    if (auto w = slots_.welcome(); w) learnWelcome(*w);  // another worker's share had a login
+  }
   if (haveWelcome_) {
     c->sendWelcome();
     return;
@@ -64,6 +84,7 @@ void Pool::clientNeedsServer(ClientConn* c) {
   while (!idle_.empty()) {
     ServerConn* s = idle_.back();
     idle_.pop_back();
+    publish();
     if (s->expired(now)) {
       s->close("server lifetime");
       continue;
@@ -76,6 +97,7 @@ void Pool::clientNeedsServer(ClientConn* c) {
       // Long idle: make sure it still works before the client's request goes to it. The
       // client waits first in line; a server that fails the check is replaced.
       waiting_.push_front(c);
+      publish();
       s->startCheck(pooler_.config().serverCheckQuery);
       return;
     }
@@ -93,6 +115,7 @@ void Pool::clientNeedsServer(ClientConn* c) {
 void Pool::forgetClient(ClientConn* c) {
   waiting_.remove(c);
   welcomeWaiters_.remove(c);
+  publish();
 }
 
 void Pool::link(ClientConn* c, ServerConn* s) {
@@ -106,8 +129,8 @@ void Pool::launchServers() {
   const uint64_t now = uv_now(pooler_.loop());
   const auto& cfg = pooler_.config();
   // After a failed login no new one is tried for server_login_retry.
-  if (loginFailedAt_ != 0) {
-    const uint64_t retryAt = loginFailedAt_ + net::timeoutMs(cfg.serverLoginRetry);
+  if (const uint64_t failedAt = slots_.loginFailedAt.load(std::memory_order_relaxed); failedAt != 0) {
+    const uint64_t retryAt = failedAt + net::timeoutMs(cfg.serverLoginRetry);
     if (now < retryAt) {
       if (!waiting_.empty() || !welcomeWaiters_.empty() || (used_ && serverCount_ < settings_.minPoolSize)) {
         timer_.set(retryAt);
@@ -115,27 +138,43 @@ void Pool::launchServers() {
       return;
     }
   }
+  publish();  // this share's waiting clients are seen before it looks for idle servers
   for (;;) {
     const size_t wanted = waiting_.size() + (!haveWelcome_ && !welcomeWaiters_.empty() ? 1 : 0);
-    const bool forMin = used_ && serverCount_ < settings_.minPoolSize;
-    if (static_cast<size_t>(connecting_) >= wanted && !forMin) return;
+    const bool forMin = used_ && totalServerCount() < settings_.minPoolSize;
+    const size_t coming = static_cast<size_t>(connecting_) + (borrowing_ ? 1 : 0);
+    if (coming >= wanted && !forMin) return;
+    if (coming < wanted && !borrowing_ && slots_.workers > 1) {
+      // An idle server of another worker comes in microseconds; a login takes milliseconds.
+      if (const int w = slots_.workerWithIdle(pooler_.index()); w >= 0) {
+        borrowing_ = true;
+        pooler_.postTo(w, [db = dbName_, user = userName_, me = pooler_.index()](Pooler& other) {
+          if (Pool* p = other.findPool(db, user); p != nullptr) p->lendServer(me);
+        });
+        continue;
+      }
+    }
     int cap = settings_.poolSize;
     if (settings_.reservePoolSize > 0 && !waiting_.empty()) {
       // The reserve opens to a client that has waited reserve_pool_timeout.
       const uint64_t due = waiting_.front()->waitingSince() + net::timeoutMs(settings_.reservePoolTimeout);
       if (now >= due) {
         cap += settings_.reservePoolSize;
-      } else if (serverCount_ >= cap) {
+      } else if (totalServerCount() >= cap) {
         timer_.set(due);
       }
     }
-    if (serverCount_ >= cap) return;
+    // Every server of the pool open: a share releasing one sees this one's waiting clients.
+    if (!slots_.tryTake(cap)) return;
     // The pooler calls back when room is made; only clients (not min_pool_size) evict.
-    if (!pooler_.mayOpenServer(*this, static_cast<size_t>(connecting_) < wanted)) return;
+    if (!pooler_.takeServerSlot(*this, static_cast<size_t>(connecting_) < wanted)) {
+      slots_.give();
+      return;
+    }
     auto* s = new ServerConn(*this, pooler_.nextId());
     ++serverCount_;
     ++connecting_;
-    pooler_.serverOpened(*this);
+    publish();
     s->connect();
     if (s->state() == ServerState::Closing) return;  // failed at once: retry later
   }
@@ -145,6 +184,7 @@ void Pool::onDeadline() { launchServers(); }
 
 void Pool::serverReady(ServerConn* s) {
   idle_.erase(std::remove(idle_.begin(), idle_.end(), s), idle_.end());
+  publish();
   if (s->expired(uv_now(pooler_.loop()))) {
     s->close("server lifetime");  // serverGone() opens a replacement if clients wait
     return;
@@ -153,9 +193,14 @@ void Pool::serverReady(ServerConn* s) {
     s->close("database configuration changed");
     return;
   }
+  if (const int w = waiting_.empty() || !s->justArrived() ? shareDue() : -1; w >= 0) {
+    (void)handOver(s, w);  // closed if it could not go
+    return;
+  }
   if (!waiting_.empty()) {
     ClientConn* c = waiting_.front();
     waiting_.pop_front();
+    publish();
     link(c, s);
     return;
   }
@@ -168,11 +213,15 @@ void Pool::serverReady(ServerConn* s) {
   } else {
     idle_.push_back(s);  // LIFO: the most recently used server is the warmest
   }
+  publish();
+  // A share that started waiting meanwhile may have looked for idle servers before this one
+  // was published: having published, look again for it.
+  if (const int w = shareDue(); w >= 0) (void)lendIdle(w);
 }
 
 void Pool::serverLoggedIn(ServerConn* s) {
   --connecting_;
-  loginFailedAt_ = 0;
+  slots_.loginFailedAt.store(0, std::memory_order_relaxed);
   // The server is placed first, so that a welcomed client's request finds it idle.
   serverReady(s);
   learnWelcome(s->params());
@@ -182,22 +231,23 @@ void Pool::serverLoggedIn(ServerConn* s) {
 void Pool::serverLoginFailed(ServerConn* s, const Status& why) {
   --connecting_;
   --serverCount_;
-  pooler_.serverClosed(*this);
+  serverSlotGone();
   if (s->generation() != generation_) {
     launchServers();  // a login to the server the pool has moved away from says nothing
     return;
   }
-  loginFailedAt_ = std::max<uint64_t>(uv_now(pooler_.loop()), 1);
+  slots_.loginFailedAt.store(std::max<uint64_t>(uv_now(pooler_.loop()), 1), std::memory_order_relaxed);
   // Auth (28), unknown database (3D) and permission (42) errors are the database refusing
   // this login; anything else (no connection, shutting down, starting up) is an outage.
   const std::string& code = why.sqlstate();
-  loginRejected_ = code.rfind("28", 0) == 0 || code.rfind("3D", 0) == 0 || code.rfind("42", 0) == 0;
+  const bool rejected = code.rfind("28", 0) == 0 || code.rfind("3D", 0) == 0 || code.rfind("42", 0) == 0;
+  slots_.loginRejected.store(rejected, std::memory_order_relaxed);
   // Clients waiting for the pool's first login get the server's error. Clients with a request
   // wait through an outage (retried every server_login_retry, bounded by query_wait_timeout)
   // but not through a refusal once no server is left.
   std::list<ClientConn*> failed;
   failed.swap(welcomeWaiters_);
-  if (serverCount_ == 0 && loginRejected_) failed.splice(failed.end(), waiting_);
+  if (totalServerCount() == 0 && rejected) failed.splice(failed.end(), waiting_);
   for (ClientConn* c : failed) c->close(why);
   launchServers();  // arms the retry timer if clients still wait
 }
@@ -205,7 +255,8 @@ void Pool::serverLoginFailed(ServerConn* s, const Status& why) {
 void Pool::serverGone(ServerConn* s) {
   --serverCount_;
   idle_.erase(std::remove(idle_.begin(), idle_.end(), s), idle_.end());
-  pooler_.serverClosed(*this);
+  publish();
+  serverSlotGone();
   // Clients still waiting (or min_pool_size) need a replacement.
   launchServers();
 }
@@ -215,6 +266,7 @@ void Pool::retarget(ServerTarget t) {
   ++generation_;
   std::vector<ServerConn*> idle;
   idle.swap(idle_);
+  publish();
   for (ServerConn* s : idle) s->close("database configuration changed");
 }
 
@@ -225,6 +277,103 @@ bool Pool::closeOneIdle(const char* reason) {
   ServerConn* s = idle_.front();  // the coldest
   s->close(reason);
   return true;
+}
+
+void Pool::serverSlotGone() {
+  slots_.give();
+  pooler_.serverClosed(*this);
+}
+
+void Pool::slotFreed() { launchServers(); }
+
+// ---- servers moving between the workers' shares ----
+
+bool Pool::lendIdle(int w) {
+  const uint64_t now = uv_now(pooler_.loop());
+  while (!idle_.empty()) {
+    ServerConn* s = idle_.back();
+    idle_.pop_back();
+    publish();
+    if (s->expired(now) || s->generation() != generation_) {
+      s->close(s->expired(now) ? "server lifetime" : "database configuration changed");
+      continue;
+    }
+    if (handOver(s, w)) return true;
+  }
+  return false;
+}
+
+void Pool::lendServer(int w) {
+  if (lendIdle(w)) return;
+  pooler_.postTo(w, [db = dbName_, user = userName_](Pooler& other) {
+    if (Pool* p = other.findPool(db, user); p != nullptr) p->lendRefused();
+  });
+}
+
+void Pool::lendRefused() {
+  borrowing_ = false;
+  launchServers();
+}
+
+int Pool::waitingCount() const {
+  return static_cast<int>(waiting_.size() + (haveWelcome_ ? 0 : welcomeWaiters_.size()));
+}
+
+void Pool::publish() {
+  if (slots_.workers == 1) return;
+  auto& share = slots_.shares[pooler_.index()];
+  share.servers.store(serverCount_);
+  share.idle.store(static_cast<int>(idle_.size()));
+  share.waiting.store(waitingCount());
+}
+
+int Pool::shareDue() const {
+  if (slots_.workers == 1) return -1;
+  int best = -1;
+  int fewest = 0;
+  for (int w = 0; w < slots_.workers; ++w) {
+    const auto& share = slots_.shares[w];
+    if (w == pooler_.index() || share.waiting.load() == 0) continue;
+    const int theirs = share.servers.load();
+    if (!waiting_.empty() && theirs != 0 && serverCount_ <= theirs + 1) continue;
+    if (best < 0 || theirs < fewest) {
+      best = w;
+      fewest = theirs;
+    }
+  }
+  return best;
+}
+
+bool Pool::handOver(ServerConn* s, int w) {
+  ServerHandoff h;
+  if (!s->handOff(h)) {
+    s->close("could not hand the server to another worker");
+    return false;
+  }
+  --serverCount_;
+  publish();
+  // A server handed over straight from its login comes before this share learned the welcome
+  // from it: its own parameters are the welcome then.
+  h.welcome = haveWelcome_ ? welcome_.clone() : h.params.clone();
+  pooler_.postTo(w, [db = dbName_, user = userName_, h = std::move(h)](Pooler& other) {
+    if (Pool* p = other.findPool(db, user); p != nullptr) {
+      p->adoptServer(h);
+      return;
+    }
+    ::close(h.fd);  // no share there (one that waits or borrows has one): give the slots back
+    other.shared().slots(db, user).give();
+    other.shared().serverSlotFreed(db, user);
+  });
+  return true;
+}
+
+void Pool::adoptServer(ServerHandoff h) {
+  ++serverCount_;
+  borrowing_ = false;
+  publish();
+  if (!h.welcome.empty()) learnWelcome(h.welcome);
+  auto* s = new ServerConn(*this, h.id);
+  s->adopt(std::move(h));  // comes to serverReady(), or closes
 }
 
 }  // namespace pgmux::pool

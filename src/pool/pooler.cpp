@@ -1,8 +1,9 @@
 // Pooler: accepting clients, creating pools, cancel forwarding and deferred deletion.
 #include "pgmux/pool/pooler.h"
 
+#include <fcntl.h>
 #include <netdb.h>
-#include <openssl/rand.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -16,8 +17,6 @@
 namespace pgmux::pool {
 
 namespace {
-
-uint64_t cancelId(uint32_t pid, uint32_t key) { return (static_cast<uint64_t>(pid) << 32) | key; }
 
 // Resolves where the servers of a [databases] entry live.
 Status resolveTarget(const config::DatabaseEntry& db, ServerTarget& t) {
@@ -46,11 +45,6 @@ Status resolveTarget(const config::DatabaseEntry& db, ServerTarget& t) {
 }
 
 // Where and as whom the servers of a pool for `dbName` as `user` log in.
-bool sameServer(const ServerTarget& a, const ServerTarget& b) {
-  return a.host == b.host && a.port == b.port && a.database == b.database && a.user == b.user &&
-         a.password == b.password && a.startupParams == b.startupParams;
-}
-
 Status makeTarget(const config::DatabaseEntry& db, const std::string& dbName, const std::string& user,
                   ServerTarget& t) {
   if (Status st = resolveTarget(db, t); !st) return st;
@@ -66,9 +60,12 @@ Status makeTarget(const config::DatabaseEntry& db, const std::string& dbName, co
 
 }  // namespace
 
-Pooler::Pooler(uv_loop_t* loop, std::shared_ptr<const config::Config> cfg,
+Pooler::Pooler(uv_loop_t* loop, Shared& shared, int index, std::shared_ptr<const config::Config> cfg,
                std::shared_ptr<const auth::AuthFile> authFile)
     : loop_(loop),
+      shared_(shared),
+      index_(index),
+      mailbox_(loop),
       cfg_(std::move(cfg)),
       authFile_(std::move(authFile)),
       tracked_(cfg_->trackExtraParameters),
@@ -86,9 +83,10 @@ Pooler::~Pooler() {
   for (Deferred* d : graveyard_) delete d;
 }
 
-std::string Pooler::start() {
+std::string Pooler::start(const Pooler* first) {
   const auto& cfg = *cfg_;
   const int backlog = cfg.listenBacklog;
+  const bool reusePort = cfg.soReuseport || shared_.workerCount() > 1;
   std::string addrs = cfg.listenAddr;
   size_t pos = 0;
   while (pos <= addrs.size() && !addrs.empty()) {
@@ -98,15 +96,21 @@ std::string Pooler::start() {
     a.erase(a.find_last_not_of(' ') + 1);
     if (!a.empty()) {
       if (a == "*") {
-        if (auto err = listener_.listenTcp("0.0.0.0", cfg.listenPort, backlog); !err.empty()) return err;
-      } else if (auto err = listener_.listenTcp(a, cfg.listenPort, backlog); !err.empty()) {
+        if (auto err = listener_.listenTcp("0.0.0.0", cfg.listenPort, backlog, reusePort); !err.empty()) return err;
+      } else if (auto err = listener_.listenTcp(a, cfg.listenPort, backlog, reusePort); !err.empty()) {
         return err;
       }
     }
     if (comma == std::string::npos) break;
     pos = comma + 1;
   }
-  if (!cfg.unixSocketDir.empty()) {
+  if (first != nullptr && first != this) {
+    for (int fd : first->listener_.unixFds()) {
+      const int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+      if (copy < 0) return std::string("could not share the unix socket: ") + std::strerror(errno);
+      if (auto err = listener_.listenUnixShared(copy, backlog); !err.empty()) return err;
+    }
+  } else if (!cfg.unixSocketDir.empty()) {
     const std::string path = cfg.unixSocketDir + "/.s.PGSQL." + std::to_string(cfg.listenPort);
     if (auto err = listener_.listenUnix(path, cfg.unixSocketMode, backlog); !err.empty()) return err;
   }
@@ -139,6 +143,20 @@ void Pooler::reload(std::shared_ptr<const config::Config> cfg, std::shared_ptr<c
 void Pooler::stop() {
   stopping_ = true;
   listener_.closeAll();
+}
+
+void Pooler::postTo(int w, std::function<void(Pooler&)> task) {
+  Pooler& target = shared_.worker(w);
+  if (&target == this) {
+    task(*this);
+    return;
+  }
+  target.mailbox_.post([&target, task = std::move(task)] { task(target); });
+}
+
+Pool* Pooler::findPool(const std::string& dbName, const std::string& user) {
+  auto it = pools_.find(std::make_pair(dbName, user));
+  return it == pools_.end() ? nullptr : it->second.get();
 }
 
 void Pooler::onAccept(uv_stream_t* server, bool isPipe) {
@@ -181,86 +199,84 @@ Result<Pool*> Pooler::poolFor(const config::DatabaseEntry& db, const std::string
 
 bool Pooler::siblingWaitsForSlot(Pool& p) {
   const auto& s = p.settings();
-  const bool dbFull = s.maxDbConnections > 0 && serversPerDb_[p.dbName()] >= s.maxDbConnections;
-  const bool userFull = s.maxUserConnections > 0 && serversPerUser_[p.userName()] >= s.maxUserConnections;
+  if (s.maxDbConnections <= 0 && s.maxUserConnections <= 0) return false;
+  const auto [dbFull, userFull] =
+      shared_.serverLimits(p.dbName(), p.userName(), s.maxDbConnections, s.maxUserConnections);
   if (!dbFull && !userFull) return false;
   for (auto& [key, other] : pools_) {
     if (other.get() == &p || !other->hasWaiting()) continue;
     if ((dbFull && other->dbName() == p.dbName()) || (userFull && other->userName() == p.userName())) return true;
   }
+  for (auto it = roomWanted_.begin(); it != roomWanted_.end(); ++it) {
+    if ((it->dbFull && it->db == p.dbName()) || (it->userFull && it->user == p.userName())) {
+      roomWanted_.erase(it);
+      return true;
+    }
+  }
   return false;
 }
 
-bool Pooler::mayOpenServer(Pool& p, bool evict) {
+bool Pooler::takeServerSlot(Pool& p, bool evict) {
   const auto& s = p.settings();
-  const bool dbFull = s.maxDbConnections > 0 && serversPerDb_[p.dbName()] >= s.maxDbConnections;
-  const bool userFull = s.maxUserConnections > 0 && serversPerUser_[p.userName()] >= s.maxUserConnections;
-  if (!dbFull && !userFull) return true;
+  if (shared_.takeServerSlot(p.dbName(), p.userName(), s.maxDbConnections, s.maxUserConnections)) return true;
   if (!evict) return false;
-  // Make room by closing an idle server of another pool that shares the full limit.
+  // Make room by closing an idle server of another pool that shares the full limit: here if
+  // this worker has one, else on the other workers.
+  const auto [dbFull, userFull] =
+      shared_.serverLimits(p.dbName(), p.userName(), s.maxDbConnections, s.maxUserConnections);
   for (auto& [key, other] : pools_) {
     if (other.get() == &p) continue;
     const bool shares = (dbFull && other->dbName() == p.dbName()) || (userFull && other->userName() == p.userName());
-    if (shares && other->closeOneIdle(dbFull ? "max_db_connections" : "max_user_connections")) break;
+    if (shares && other->closeOneIdle(dbFull ? "max_db_connections" : "max_user_connections")) return false;
+  }
+  for (int w = 0; w < shared_.workerCount(); ++w) {
+    if (w == index_) continue;
+    postTo(w, [db = p.dbName(), user = p.userName(), dbFull, userFull](Pooler& other) {
+      other.evictIdleFor(db, user, dbFull, userFull);
+    });
   }
   return false;
 }
 
-void Pooler::serverOpened(Pool& p) {
-  ++serversPerDb_[p.dbName()];
-  ++serversPerUser_[p.userName()];
+void Pooler::evictIdleFor(const std::string& db, const std::string& user, bool dbFull, bool userFull) {
+  for (auto& [key, other] : pools_) {
+    const bool shares = (dbFull && other->dbName() == db) || (userFull && other->userName() == user);
+    if (shares && other->closeOneIdle(dbFull ? "max_db_connections" : "max_user_connections")) return;
+  }
+  for (const auto& r : roomWanted_) {
+    if (r.db == db && r.user == user && r.dbFull == dbFull && r.userFull == userFull) return;
+  }
+  roomWanted_.push_back({db, user, dbFull, userFull});
 }
 
 void Pooler::serverClosed(Pool& p) {
-  --serversPerDb_[p.dbName()];
-  --serversPerUser_[p.userName()];
+  shared_.serverSlotFreed(p.dbName(), p.userName());
   if (stopping_) return;
-  // A slot under a shared limit is free: pools of the same database or user that wait may use it.
+  // A slot is free (pool_size, max_db_connections, max_user_connections): pools of the same
+  // database or user that wait may use it, on this worker and the others.
+  wakePoolsOf(p.dbName(), p.userName(), &p);
+  for (int w = 0; w < shared_.workerCount(); ++w) {
+    if (w == index_) continue;
+    postTo(w, [db = p.dbName(), user = p.userName()](Pooler& other) { other.wakePoolsOf(db, user, nullptr); });
+  }
+}
+
+void Pooler::wakePoolsOf(const std::string& db, const std::string& user, const Pool* except) {
   for (auto& [key, other] : pools_) {
-    if (other.get() == &p || !other->hasWaiting()) continue;
-    if (other->dbName() == p.dbName() || other->userName() == p.userName()) other->launchServers();
+    if (other.get() == except || !other->hasWaiting()) continue;
+    if (other->dbName() == db || other->userName() == user) other->slotFreed();
   }
-}
-
-Status Pooler::admitClient(const std::string& db, const std::string& user, int maxDb, int maxUser) {
-  if (maxDb > 0 && clientsPerDb_[db] >= maxDb) {
-    return Status::error(sqlstate::kTooManyConnections, "no more connections allowed (max_db_client_connections)");
-  }
-  if (maxUser > 0 && clientsPerUser_[user] >= maxUser) {
-    return Status::error(sqlstate::kTooManyConnections, "no more connections allowed (max_user_client_connections)");
-  }
-  ++clientsPerDb_[db];
-  ++clientsPerUser_[user];
-  return Status::ok();
-}
-
-void Pooler::clientLeft(const std::string& db, const std::string& user) {
-  --clientsPerDb_[db];
-  --clientsPerUser_[user];
-}
-
-void Pooler::registerClient(ClientConn* c, uint32_t& pid, uint32_t& key) {
-  for (;;) {
-    uint32_t v[2];
-    RAND_bytes(reinterpret_cast<unsigned char*>(v), sizeof v);
-    if (v[0] == 0 && v[1] == 0) continue;
-    if (byCancelKey_.emplace(cancelId(v[0], v[1]), c).second) {
-      pid = v[0];
-      key = v[1];
-      return;
-    }
-  }
-}
-
-void Pooler::unregisterClient(ClientConn* c, uint32_t pid, uint32_t key) {
-  auto it = byCancelKey_.find(cancelId(pid, key));
-  if (it != byCancelKey_.end() && it->second == c) byCancelKey_.erase(it);
 }
 
 void Pooler::forwardCancel(uint32_t pid, uint32_t key) {
-  auto it = byCancelKey_.find(cancelId(pid, key));
-  if (it == byCancelKey_.end()) return;  // unknown key: ignored, as PostgreSQL does
-  ClientConn* c = it->second;
+  const int w = shared_.workerOf(pid, key);
+  if (w < 0) return;  // unknown key: ignored, as PostgreSQL does
+  postTo(w, [pid, key](Pooler& owner) { owner.cancelOwnClient(pid, key); });
+}
+
+void Pooler::cancelOwnClient(uint32_t pid, uint32_t key) {
+  ClientConn* c = shared_.clientOf(index_, pid, key);
+  if (c == nullptr) return;  // gone meanwhile
   if (ServerConn* s = c->server(); s != nullptr) {
     cancelServerQuery(s);
   } else {
@@ -272,16 +288,6 @@ void Pooler::cancelServerQuery(ServerConn* s) {
   auto* cc = new CancelConn(*this, s);
   s->cancelStarted(cc);
   cc->start();
-}
-
-void Pooler::rememberScramKeys(const std::string& user, const auth::ScramKey& clientKey,
-                               const auth::ScramKey& serverKey) {
-  scramKeys_[user] = {clientKey, serverKey};
-}
-
-const std::pair<auth::ScramKey, auth::ScramKey>* Pooler::scramKeys(const std::string& user) const {
-  auto it = scramKeys_.find(user);
-  return it == scramKeys_.end() ? nullptr : &it->second;
 }
 
 void Pooler::deferDelete(Deferred* obj) { graveyard_.push_back(obj); }

@@ -2,6 +2,9 @@
 // server-to-client half of forwarding with request accounting.
 #include "pgmux/pool/server_conn.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -41,6 +44,59 @@ void ServerConn::connect() {
                           : stream_.connectTcp(reinterpret_cast<const sockaddr*>(&t.addr));
   if (rc != 0) loginFailed(Status::error(sqlstate::kConnectionFailure,
                                          std::string("could not connect to server: ") + uv_strerror(rc)));
+}
+
+bool ServerConn::handOff(ServerHandoff& h) {
+  if (state_ != ServerState::Idle || client_ != nullptr || !scanner_.atBoundary() || holding_ ||
+      !cancels_.empty() || internalPending_ != 0 || stream_.queuedBytes() != 0) {
+    return false;
+  }
+  const int fd = stream_.fileno();
+  const int copy = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return false;
+  h.id = id_;
+  h.fd = copy;
+  h.target = target_;
+  h.params = params_.clone();
+  h.backendPid = backendPid_;
+  h.backendKey = backendKey_;
+  h.connectedAt = connectedAt_;
+  h.hadStatements = statements_.size() != 0 || !statements_.known().empty();
+  LOG_DEBUG("%s: handed to another worker", label().c_str());
+  // Closing our descriptor leaves the connection open on the duplicate; libuv takes it out of
+  // this loop's epoll set first.
+  state_ = ServerState::Closing;
+  timer_.close();
+  stream_.close();
+  pool_.pooler().deferDelete(this);
+  return true;
+}
+
+void ServerConn::adopt(ServerHandoff h) {
+  target_ = std::move(h.target);
+  params_ = std::move(h.params);
+  backendPid_ = h.backendPid;
+  backendKey_ = h.backendKey;
+  connectedAt_ = h.connectedAt;
+  // A pool that RELOAD moved elsewhere does not reuse it (serverReady closes it).
+  generation_ = sameServer(target_, pool_.target()) ? pool_.generation() : pool_.generation() - 1;
+  state_ = ServerState::Idle;
+  justArrived_ = true;
+  if (stream_.open(h.fd, target_.isUnix) != 0) {
+    ::close(h.fd);
+    close("could not take over the server's socket");
+    return;
+  }
+  LOG_DEBUG("%s: taken over from another worker", label().c_str());
+  if (h.hadStatements) {
+    // Its statements carry the other worker's names: start this worker's bookkeeping afresh.
+    state_ = ServerState::Resetting;
+    stream_.startRead();
+    sendInternal("DEALLOCATE ALL");
+    return;
+  }
+  becomeIdle();
+  pool_.serverReady(this);
 }
 
 void ServerConn::onStreamConnected(int status) {
@@ -230,8 +286,8 @@ bool ServerConn::handleAuthRequest(std::span<const uint8_t> body) {
       if (secret != nullptr && secret->kind == auth::SecretKind::Plain) {
         scram_ = std::make_unique<auth::ScramClient>(auth::ScramClient::withPassword(secret->text));
       } else if (secret != nullptr && secret->kind == auth::SecretKind::Scram) {
-        const auto* keys = pooler.scramKeys(t.user);
-        if (keys == nullptr) return noPassword("no client has logged in yet to pass its SCRAM keys through");
+        const auto keys = pooler.scramKeys(t.user);
+        if (!keys) return noPassword("no client has logged in yet to pass its SCRAM keys through");
         scram_ = std::make_unique<auth::ScramClient>(auth::ScramClient::withKeys(keys->first, keys->second));
       } else {
         return noPassword("server asks for SCRAM and no plain or SCRAM secret is known");
@@ -316,7 +372,7 @@ void ServerConn::onDeadline() {
         return;
       }
       const uint64_t idleMs = net::timeoutMs(pool_.pooler().config().serverIdleTimeout);
-      if (idleMs > 0 && now >= idleSince_ + idleMs && pool_.serverCount() > pool_.settings().minPoolSize) {
+      if (idleMs > 0 && now >= idleSince_ + idleMs && pool_.totalServerCount() > pool_.settings().minPoolSize) {
         close("server idle timeout");
         return;
       }
@@ -340,6 +396,7 @@ void ServerConn::sendInternal(const std::string& sql) {
 
 void ServerConn::link(ClientConn* c) {
   client_ = c;
+  justArrived_ = false;
   state_ = ServerState::Active;
   outstanding_ = 0;
   unsynced_ = false;
@@ -417,7 +474,7 @@ void ServerConn::clientWriteFailed() {
 }
 
 StatementScope ServerConn::scope() {
-  return StatementScope{statements_, client_ != nullptr ? &client_->statements() : nullptr,
+  return StatementScope{statements_, client_ != nullptr ? client_->statementsIfAny() : nullptr,
                         pool_.pooler().statements()};
 }
 

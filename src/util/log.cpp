@@ -7,12 +7,14 @@
 #include <atomic>
 #include <cstdarg>
 #include <ctime>
+#include <mutex>
 
 namespace pgmux {
 namespace {
 std::atomic<int> g_level{static_cast<int>(LogLevel::Log)};
 std::atomic<bool> g_quiet{false};
 FILE* g_file = nullptr;  // nullptr: stdout
+std::mutex g_fileMu;     // workers log while SIGHUP reopens the file
 
 const char* levelName(LogLevel level) {
   switch (level) {
@@ -34,6 +36,7 @@ LogLevel logLevel() {
 void setLogQuiet(bool quiet) { g_quiet.store(quiet); }
 
 bool setLogFile(const char* path) {
+  std::lock_guard lock(g_fileMu);
   if (path == nullptr || *path == '\0') {
     if (g_file != nullptr) fclose(g_file);
     g_file = nullptr;
@@ -63,6 +66,7 @@ void logWrite(LogLevel level, const char* fmt, ...) {
   size_t len = static_cast<size_t>(n) + (m < 0 ? 0 : static_cast<size_t>(m));
   if (len > sizeof line - 2) len = sizeof line - 2;
   line[len++] = '\n';
+  std::lock_guard lock(g_fileMu);
   FILE* out = g_file != nullptr ? g_file : stdout;
   fwrite(line, 1, len, out);
   fflush(out);

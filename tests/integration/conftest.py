@@ -254,6 +254,9 @@ class Pgmux:
             "default_pool_size": str(default_pool_size),
             "max_client_conn": str(max_client_conn),
         }
+        if os.environ.get("PGMUX_TEST_WORKERS"):
+            # The whole suite can run against several workers: PGMUX_TEST_WORKERS=2.
+            main["workers"] = os.environ["PGMUX_TEST_WORKERS"]
         main.update({k: str(v) for k, v in settings.items()})
         workdir.mkdir(parents=True, exist_ok=True)
         if self.socket_dir:

@@ -35,7 +35,7 @@ class DeadlineTimer {
 
   uv_loop_t* loop_;
   DeadlineHandler* handler_;
-  uv_timer_t* timer_ = nullptr;  // made on first use
+  uv_timer_t* timer_ = nullptr;  // made when a deadline is set, freed once it wakes to none
   uint64_t deadline_ = 0;
   uint64_t armedAt_ = 0;  // when the uv timer will wake; 0 when it is not running
 };

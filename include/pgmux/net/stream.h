@@ -42,9 +42,17 @@ class Stream {
   // Connects to a TCP address or a unix socket path; the result comes through onStreamConnected.
   int connectTcp(const sockaddr* addr);
   int connectUnix(const std::string& path);
+  // Takes over an open, connected socket (a server handed over by another worker's loop).
+  int open(int fd, bool isPipe);
+  // The socket's descriptor, or -1.
+  int fileno() const;
 
   void startRead();
   void stopRead();
+  // Gives up the buffer reads land in. A read that someone kept a slice of leaves its chunk (32 kB)
+  // with the stream until the next read; an owner that goes idle calls this so that it holds none.
+  // The slices still held keep the chunk alive.
+  void dropReadBuffer();
   bool reading() const { return reading_; }
 
   // Queues a write of a slice (takes its own reference) or of owned bytes. Returns a libuv status;

@@ -50,6 +50,8 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   // and statement modes with max_prepared_statements > 0), and its names.
   bool tracksStatements() const { return trackStatements_; }
   ClientStatements& statements() { return prep().names; }
+  // The same, or null while the client has named nothing (no table is made for it then).
+  ClientStatements* statementsIfAny() { return prepared_ ? &prepared_->names : nullptr; }
 
   // From the pool.
   void sendWelcome();

@@ -1,5 +1,8 @@
 // A pool: the server connections for one (database, user) pair, the FIFO of clients waiting
-// for one, and the welcome (ParameterStatus set) learned from the first server login.
+// for one, and the welcome (ParameterStatus set) learned from the first server login. With
+// several workers each has its own share of the pool (its servers, its waiting clients) and
+// pool_size counts the servers of every share; an idle server moves to a share whose clients
+// wait and that may open no more.
 #pragma once
 
 #include <sys/socket.h>
@@ -22,6 +25,8 @@ namespace pgmux::pool {
 class Pooler;
 class ClientConn;
 class ServerConn;
+struct PoolSlots;
+struct ServerHandoff;
 
 // The settings of one pool, resolved once from the [users] entry, the [databases] entry and the
 // main section (in that order of precedence) when the pool is made.
@@ -54,6 +59,9 @@ struct ServerTarget {
   std::vector<std::pair<std::string, std::string>> startupParams;  // from the entry
 };
 
+// Whether two targets log in to the same server as the same user with the same settings.
+bool sameServer(const ServerTarget& a, const ServerTarget& b);
+
 class Pool final : public net::DeadlineHandler {
  public:
   Pool(Pooler& pooler, std::string dbName, std::string userName, ServerTarget target, PoolSettings settings);
@@ -68,6 +76,8 @@ class Pool final : public net::DeadlineHandler {
 
   // The welcome parameters once a server has logged in.
   const ParamList& welcomeParams() const { return welcome_; }
+  // The tracked ones among them: where a client's view of its values starts (shared, see ParamList).
+  const ParamList& trackedWelcome() const { return trackedWelcome_; }
 
   // A client finished auth and needs the welcome; it gets it now or when a server has logged in.
   void clientNeedsWelcome(ClientConn* c);
@@ -100,13 +110,37 @@ class Pool final : public net::DeadlineHandler {
   bool hasWaiting() const;
   // Closes one idle server to make room for another pool under max_db/user_connections.
   bool closeOneIdle(const char* reason);
+  // A server slot came free (here or on another worker): clients waiting may get a server.
+  void slotFreed();
 
+  // Worker `w`'s share needs a server and may open one: it gets an idle one if there is one,
+  // else it is told to open its own (lendRefused).
+  void lendServer(int w);
+  void lendRefused();
+  // A server handed over by another worker's share.
+  void adoptServer(ServerHandoff h);
+
+  // This share's servers, and the servers of every share (for pool_size and min_pool_size).
   int serverCount() const { return serverCount_; }
+  int totalServerCount() const;
   // Bumped by retarget(): servers of an older generation are not reused.
   uint32_t generation() const { return generation_; }
 
  private:
   void link(ClientConn* c, ServerConn* s);
+  // Another worker's share that waits and is due a server this share releases: when this one
+  // has no client waiting, or the other has no server, or fewer by two or more (so shares even
+  // out without trading back); -1 if none.
+  int shareDue() const;
+  // Moves idle server `s` to worker `w`'s share; false (and `s` closed) when it could not go.
+  bool handOver(ServerConn* s, int w);
+  // Hands an idle server to worker `w`; false when there is none.
+  bool lendIdle(int w);
+  // Tells the other workers what this share has: servers, idle ones, waiting clients.
+  void publish();
+  int waitingCount() const;
+  // Gives up one pool_size slot and the max_db/max_user ones of a server that closed.
+  void serverSlotGone();
   void onDeadline() override;
   // Failing login, no server left: the error for a client that needs one now; ok otherwise.
   Status fastFail() const;
@@ -118,17 +152,18 @@ class Pool final : public net::DeadlineHandler {
   PoolSettings settings_;
   net::DeadlineTimer timer_;  // login retry, reserve pool, min_pool_size
   bool used_ = false;         // min_pool_size applies once a client has come
-  uint64_t loginFailedAt_ = 0;
-  bool loginRejected_ = false;  // the last failure was the server refusing the login
   uint32_t generation_ = 0;     // bumped when RELOAD moves the pool to another server
 
   bool haveWelcome_ = false;
   ParamList welcome_;
+  ParamList trackedWelcome_;
   std::vector<ServerConn*> idle_;        // LIFO: the most recently used server is the warmest
   std::list<ClientConn*> waiting_;       // FIFO of clients with a request and no server
   std::list<ClientConn*> welcomeWaiters_;
-  int serverCount_ = 0;                  // every server of this pool, connecting ones included
+  int serverCount_ = 0;                  // every server of this share, connecting ones included
   int connecting_ = 0;                   // servers not logged in yet
+  PoolSlots& slots_;                     // servers of every share, for pool_size
+  bool borrowing_ = false;               // a borrowed server (or a refusal) is on its way
 };
 
 }  // namespace pgmux::pool

@@ -53,7 +53,7 @@ struct Expected {
 // What the statements a message touched are, for undoing it.
 struct StatementScope {
   ServerStatements& server;
-  ClientStatements* client;  // null once the client is gone
+  ClientStatements* client;  // null once the client is gone, or while it has named nothing
   StatementRegistry& registry;
 };
 

@@ -23,13 +23,38 @@ enum class ServerState : uint8_t { Connecting, Login, Idle, Active, Resetting, T
 
 class CancelConn;
 
+// An idle server moving to another worker's share of its pool. libuv cannot move a handle
+// between loops, so the socket moves as a descriptor with what pgmux knows of the session.
+struct ServerHandoff {
+  uint64_t id = 0;
+  int fd = -1;
+  ServerTarget target;
+  ParamList params;   // the session's parameters (the tracked ones as pgmux last set them); clones,
+                      // shared with nothing on the giving thread
+  ParamList welcome;  // the pool's welcome, for a share that has not had a login yet
+  uint32_t backendPid = 0;
+  uint32_t backendKey = 0;
+  uint64_t connectedAt = 0;  // loop time (every loop's clock is the same monotonic one)
+  // It has prepared statements (named by the giving worker): they are deallocated on arrival.
+  bool hadStatements = false;
+};
+
 class ServerConn final : public net::StreamHandler, public net::DeadlineHandler, public Deferred {
  public:
   ServerConn(Pool& pool, uint64_t id);
   ~ServerConn() override;
 
   void connect();
+  // Hands this idle server over: fills `h` (the descriptor is a duplicate), then closes here
+  // without a word to the server. False when it is not at rest (it stays as it is).
+  bool handOff(ServerHandoff& h);
+  // Takes over a server handed over by another worker; comes to the pool through serverReady()
+  // (after DEALLOCATE ALL if it had statements), or closes.
+  void adopt(ServerHandoff h);
   ServerState state() const { return state_; }
+  // Taken over from another worker and not yet given to a client here: it serves a waiting
+  // client here before it may move again (else two shares could pass it back and forth).
+  bool justArrived() const { return justArrived_; }
   uint64_t id() const { return id_; }
   Pool& pool() { return pool_; }
   ClientConn* client() const { return client_; }
@@ -148,6 +173,7 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
   // across reads: its first bytes, held until it is whole.
   std::string held_;
   bool holding_ = false;
+  bool justArrived_ = false;
 };
 
 }  // namespace pgmux::pool

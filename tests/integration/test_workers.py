@@ -1,0 +1,169 @@
+# workers = N: several event-loop threads, each accepting on its own SO_REUSEPORT listener (the
+# unix socket shared). Limits are global: pool_size counts every worker's servers, so an idle
+# server moves (by file descriptor, no new login) to a worker whose clients wait. Cancel
+# requests reach the worker that owns the client whichever worker accepts them. The whole suite
+# also runs against two workers with PGMUX_TEST_WORKERS=2.
+import threading
+
+import psycopg
+import pytest
+
+from conftest import (BackendSampler, init_pgbench_tables, pgbench_through, wait_for,
+                      wait_for_no_backends)
+
+WORKERS = 2
+
+
+def _clients_run(mux, clients, rounds, query, **connect_kwargs):
+    """`clients` connections at once, each running `rounds` one-statement transactions of
+    `query`. Returns (results by client, errors)."""
+    results = [[] for _ in range(clients)]
+    errors = []
+    barrier = threading.Barrier(clients)
+
+    def work(i):
+        try:
+            with mux.connect(**connect_kwargs) as conn:
+                barrier.wait(timeout=30)
+                for _ in range(rounds):
+                    results[i].append(conn.execute(query).fetchone()[0])
+        except Exception as e:  # collected; a thread cannot fail the test itself
+            errors.append(f"client {i}: {e!r}")
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "clients still running after 120 s"
+    return results, errors
+
+
+def test_one_server_serves_clients_of_every_worker_without_a_new_login(pgmux, pg):
+    # pool_size 1 over two workers: 20 clients land on both (the kernel spreads them), and the
+    # one server must move between the workers for all of them to be served. It is the same
+    # backend throughout: moved, not closed and logged in again.
+    wait_for_no_backends(pg)
+    mux = pgmux(default_pool_size=1,
+                settings={"workers": WORKERS, "query_wait_timeout": 30, "verbose": 1})
+    sampler = BackendSampler(pg, ["md5user"])
+    sampler.start()
+    try:
+        results, errors = _clients_run(mux, 20, 15, "SELECT pg_backend_pid()")
+    finally:
+        sampler.stop()
+    assert errors == []
+    pids = {pid for per_client in results for pid in per_client}
+    assert len(pids) == 1, f"backends used: {pids}"
+    assert max(sampler.counts) == 1, sampler.counts
+    # Every hand-over was taken over (the last one may still be on its way as the clients end).
+    log = wait_for(mux.read_log, lambda text: text.count("handed to another worker") ==
+                   text.count("taken over from another worker"), timeout=10)
+    assert log.count("new connection to server") == 1
+    assert log.count("handed to another worker") >= 1
+    assert log.count("handed to another worker") == log.count("taken over from another worker")
+
+
+def test_pool_size_counts_the_servers_of_every_worker(pgmux, pg):
+    init_pgbench_tables(pg, "benchuser", 1)
+    mux = pgmux(default_pool_size=3, max_client_conn=200, settings={"workers": WORKERS})
+    pgbench_through(pg, mux, "benchuser", clients=40, threads=4, seconds=4, args=["-S"],
+                    max_backends=3)
+
+
+@pytest.mark.parametrize("mode", ["prepared", "extended"])
+def test_prepared_statements_follow_a_server_that_moves(pgmux, pg, mode):
+    # Each move hands the server over with statements named by the other worker: they are
+    # deallocated on arrival and prepared again when a client needs them.
+    init_pgbench_tables(pg, "benchuser", 1)
+    mux = pgmux(default_pool_size=2, settings={"workers": WORKERS})
+    pgbench_through(pg, mux, "benchuser", clients=12, threads=12, seconds=4,
+                    args=["-S", "-M", mode], max_backends=2)
+
+
+def test_session_mode_sessions_wait_for_a_server_of_any_worker(pgmux, pg):
+    wait_for_no_backends(pg)
+    mux = pgmux(pool_mode="session", default_pool_size=2,
+                settings={"workers": WORKERS, "query_wait_timeout": 60})
+    sampler = BackendSampler(pg, ["md5user"])
+    sampler.start()
+    try:
+        # Each client holds a server for its whole session (a short one): 12 sessions on 2
+        # servers take turns, whichever worker accepted them.
+        results, errors = _clients_run(mux, 12, 3, "SELECT count(*) FROM pg_sleep(0.05)")
+    finally:
+        sampler.stop()
+    assert errors == []
+    assert all(r == [1, 1, 1] for r in results)
+    assert 1 <= max(sampler.counts) <= 2, sampler.counts
+
+
+def test_cancel_reaches_the_client_whichever_worker_accepts_it(pgmux):
+    # A CancelRequest arrives on a new connection that the kernel may give to either worker;
+    # eight cancels make it all but certain that some cross workers.
+    mux = pgmux(default_pool_size=4, settings={"workers": WORKERS})
+    conns = [mux.connect() for _ in range(8)]
+    try:
+        for conn in conns:
+            timer = threading.Timer(0.3, conn.cancel)
+            timer.start()
+            with pytest.raises(psycopg.errors.QueryCanceled):
+                conn.execute("SELECT pg_sleep(30)")
+            timer.join()
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+def test_every_worker_accepts_on_the_unix_socket(pgmux, pg):
+    mux = pgmux(default_pool_size=2, unix_socket=True, settings={"workers": WORKERS})
+    for _ in range(10):
+        out = mux.psql("-c", "SELECT 42", via_socket=True)
+        assert out.stdout.strip() == "42"
+    results, errors = _clients_run(mux, 10, 5, "SELECT 1")
+    assert errors == []
+
+
+def test_max_client_conn_counts_the_clients_of_every_worker(pgmux):
+    mux = pgmux(default_pool_size=2, max_client_conn=6, settings={"workers": WORKERS})
+    held = [mux.connect() for _ in range(6)]
+    try:
+        # Whichever worker the seventh lands on, the count is over both.
+        for _ in range(4):
+            with pytest.raises(psycopg.OperationalError, match="no more connections allowed"):
+                mux.connect()
+    finally:
+        for conn in held:
+            conn.close()
+    with mux.connect() as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_every_client_gets_the_welcome_whichever_worker_logs_in_first(pgmux):
+    # A new pool, 24 clients at once over two workers: a share whose first server comes from the
+    # other worker (straight from its login) still welcomes its clients with the server's
+    # parameters.
+    mux = pgmux(default_pool_size=2, settings={"workers": WORKERS})
+    welcomes = []
+    errors = []
+    barrier = threading.Barrier(24)
+
+    def login():
+        try:
+            barrier.wait(timeout=30)
+            with mux.connect() as conn:
+                welcomes.append((conn.info.parameter_status("server_version"),
+                                 conn.info.parameter_status("client_encoding")))
+        except Exception as e:  # collected; a thread cannot fail the test itself
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=login) for _ in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert len(welcomes) == 24
+    assert all(version and version.startswith("15") and encoding for version, encoding in welcomes), \
+        welcomes
