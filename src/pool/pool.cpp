@@ -14,6 +14,12 @@
 
 namespace pgmux::pool {
 
+namespace {
+// How long a client of a full pool waits for its own worker's servers before one idle on
+// another worker is borrowed for it.
+constexpr uint64_t kBorrowAfterMs = 5;
+}  // namespace
+
 bool sameServer(const ServerTarget& a, const ServerTarget& b) {
   return a.host == b.host && a.port == b.port && a.database == b.database && a.user == b.user &&
          a.password == b.password && a.startupParams == b.startupParams;
@@ -144,16 +150,6 @@ void Pool::launchServers() {
     const bool forMin = used_ && totalServerCount() < settings_.minPoolSize;
     const size_t coming = static_cast<size_t>(connecting_) + (borrowing_ ? 1 : 0);
     if (coming >= wanted && !forMin) return;
-    if (coming < wanted && !borrowing_ && slots_.workers > 1) {
-      // An idle server of another worker comes in microseconds; a login takes milliseconds.
-      if (const int w = slots_.workerWithIdle(pooler_.index()); w >= 0) {
-        borrowing_ = true;
-        pooler_.postTo(w, [db = dbName_, user = userName_, me = pooler_.index()](Pooler& other) {
-          if (Pool* p = other.findPool(db, user); p != nullptr) p->lendServer(me);
-        });
-        continue;
-      }
-    }
     int cap = settings_.poolSize;
     if (settings_.reservePoolSize > 0 && !waiting_.empty()) {
       // The reserve opens to a client that has waited reserve_pool_timeout.
@@ -162,6 +158,29 @@ void Pool::launchServers() {
         cap += settings_.reservePoolSize;
       } else if (totalServerCount() >= cap) {
         timer_.set(due);
+      }
+    }
+    // Borrowing an idle server of another worker: microseconds where a login takes
+    // milliseconds. Once the pool is full, only for a share with no server or a client that has
+    // waited kBorrowAfterMs: a server idle there for an instant would otherwise keep moving
+    // between two busy shares (each move of a server with prepared statements costs a
+    // DEALLOCATE ALL and new Parses); servers also move at release, where the shares' counts
+    // are weighed (serverReady).
+    bool mayBorrow = coming < wanted && !borrowing_ && slots_.workers > 1;
+    if (mayBorrow && totalServerCount() >= cap && serverCount_ > 0 && !waiting_.empty()) {
+      const uint64_t due = waiting_.front()->waitingSince() + kBorrowAfterMs;
+      if (now < due) {
+        mayBorrow = false;
+        if (timer_.deadline() == 0 || due < timer_.deadline()) timer_.set(due);
+      }
+    }
+    if (mayBorrow) {
+      if (const int w = slots_.workerWithIdle(pooler_.index()); w >= 0) {
+        borrowing_ = true;
+        pooler_.postTo(w, [db = dbName_, user = userName_, me = pooler_.index()](Pooler& other) {
+          if (Pool* p = other.findPool(db, user); p != nullptr) p->lendServer(me);
+        });
+        continue;
       }
     }
     // Every server of the pool open: a share releasing one sees this one's waiting clients.
@@ -324,6 +343,7 @@ void Pool::publish() {
   auto& share = slots_.shares[pooler_.index()];
   share.servers.store(serverCount_);
   share.idle.store(static_cast<int>(idle_.size()));
+  share.waitingSince.store(waiting_.empty() ? 0 : waiting_.front()->waitingSince());
   share.waiting.store(waitingCount());
 }
 
@@ -331,11 +351,16 @@ int Pool::shareDue() const {
   if (slots_.workers == 1) return -1;
   int best = -1;
   int fewest = 0;
+  const uint64_t now = uv_now(pooler_.loop());
   for (int w = 0; w < slots_.workers; ++w) {
     const auto& share = slots_.shares[w];
     if (w == pooler_.index() || share.waiting.load() == 0) continue;
     const int theirs = share.servers.load();
-    if (!waiting_.empty() && theirs != 0 && serverCount_ <= theirs + 1) continue;
+    // Due: a share with no server, or fewer by two or more; with no client waiting here, also a
+    // share whose client has waited kBorrowAfterMs (sooner, its own servers serve it).
+    const uint64_t since = share.waitingSince.load();
+    const bool waitedLong = since == 0 || now >= since + kBorrowAfterMs;
+    if (theirs != 0 && serverCount_ <= theirs + 1 && (!waiting_.empty() || !waitedLong)) continue;
     if (best < 0 || theirs < fewest) {
       best = w;
       fewest = theirs;

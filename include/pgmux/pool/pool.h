@@ -128,9 +128,9 @@ class Pool final : public net::DeadlineHandler {
 
  private:
   void link(ClientConn* c, ServerConn* s);
-  // Another worker's share that waits and is due a server this share releases: when this one
-  // has no client waiting, or the other has no server, or fewer by two or more (so shares even
-  // out without trading back); -1 if none.
+  // Another worker's share that waits and is due a server this share releases: the other has
+  // no server, or fewer by two or more (so shares even out without trading back), or this one
+  // has no client waiting and the other's oldest has waited kBorrowAfterMs; -1 if none.
   int shareDue() const;
   // Moves idle server `s` to worker `w`'s share; false (and `s` closed) when it could not go.
   bool handOver(ServerConn* s, int w);

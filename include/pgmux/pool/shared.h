@@ -32,6 +32,7 @@ struct PoolSlots {
     std::atomic<int> servers{0};
     std::atomic<int> idle{0};
     std::atomic<int> waiting{0};
+    std::atomic<uint64_t> waitingSince{0};  // loop time of its oldest waiting client, 0: none
   };
 
   explicit PoolSlots(int workerCount)
