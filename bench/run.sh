@@ -16,7 +16,8 @@
 #                                     cache on) behind wrk -c 1000
 #                           sweep     pgbench -S -M simple at each --clients-sweep count
 #                                     (the plots)
-#   --targets LIST        comma list of pgmux, pgbouncer, direct (default: all three)
+#   --targets LIST        comma list of pgmux, pgmux-w2 (pgmux with workers = 2), pgbouncer,
+#                         direct (default: pgmux, pgbouncer, direct)
 #   --duration S          seconds per pgbench or wrk run (default 15)
 #   --repeat N            run the whole list N times; the table shows medians (default 1)
 #   --clients-sweep LIST  client counts of the sweep (default 10,50,200,1000)
@@ -28,6 +29,9 @@
 #                         with 1000 clients too)
 #   --pgmux PATH          the pgmux binary (default: build-rel/pgmux, built with
 #                         cmake -DCMAKE_BUILD_TYPE=Release -DPGMUX_TESTS=OFF when missing)
+#   --perf                profile the pooler of every pgbench run with perf record (kernel
+#                         included): runs/*/perf.txt; it costs the pooler some CPU, so profile
+#                         in a run of its own
 #   --out DIR             results directory (default /tmp/pgmux-bench/<date-time>)
 #   --report DIR          print the table and redraw the plots of an earlier run, then exit
 #   -h, --help
@@ -64,6 +68,7 @@ POOL_SIZE=20
 SCALE=10
 PG_MAX_CONNECTIONS=1100
 PGMUX_BIN=""
+PERF=""
 OUT=""
 APP_PID=""
 ALL_SCENARIOS=(simple extended prepared tpcb c1000 connect idle http sweep)
@@ -125,13 +130,36 @@ run_pgbench() {
               -l --log-prefix="$RUN_DIR/txlog" --sampling-rate="$rate" "$BENCH_DB")
   echo "pgbench ${args[*]}" >"$RUN_DIR/client.cmd"
   measure_begin "$RUN_DIR"
+  local perf_pid=""
+  if [[ -n $PERF && -n $POOLER_PID ]]; then
+    # Samples the pooler's stacks, kernel included, for the middle of the run.
+    perf record -q -F 499 -g -p "$POOLER_PID" -o "$RUN_DIR/perf.data" -- sleep $((DURATION > 4 ? DURATION - 2 : 2)) \
+      >"$RUN_DIR/perf.log" 2>&1 &
+    perf_pid=$!
+  fi
   PGPASSWORD=$BENCH_PASSWORD timeout -k 10 $((DURATION + 180)) "$PG_BIN/pgbench" "${args[@]}" \
     >"$RUN_DIR/client.log" 2>&1
   echo "rc=$?" >>"$RUN_DIR/meta.env"
   measure_end "$RUN_DIR"
+  if [[ -n $perf_pid ]]; then
+    wait "$perf_pid"
+    perf_summary "$RUN_DIR"
+  fi
   stop_target
   measure_pg_end "$RUN_DIR"
   log "  $target: $(sed -n 's/^tps = \([0-9.]*\).*/\1 TPS/p' "$RUN_DIR/client.log" | head -n1)"
+}
+
+# perf_summary DIR: DIR/perf.txt from DIR/perf.data: the pooler's samples split between user
+# space and the kernel, then the symbols (self time) above 1 %.
+perf_summary() {
+  local dir=$1
+  {
+    echo "# perf record -F 499 -g -p <pooler> during the run; self time per symbol"
+    perf report -i "$dir/perf.data" --stdio --no-children --sort dso 2>/dev/null | grep -v '^$'
+    perf report -i "$dir/perf.data" --stdio --no-children --sort sym -g none --percent-limit 1 \
+      2>/dev/null | grep -v '^$'
+  } >"$dir/perf.txt"
 }
 
 # run_http REP TARGET: bench/app.py through the target, driven by wrk.
@@ -255,6 +283,7 @@ main() {
       --scale) SCALE=$2; shift 2 ;;
       --pg-max-connections) PG_MAX_CONNECTIONS=$2; shift 2 ;;
       --pgmux) PGMUX_BIN=$2; shift 2 ;;
+      --perf) PERF=1; shift ;;
       --out) OUT=$2; shift 2 ;;
       --report) report_only=$2; shift 2 ;;
       -h|--help) usage; exit 0 ;;
@@ -272,7 +301,7 @@ main() {
     [[ " ${ALL_SCENARIOS[*]} " == *" $scenario "* ]] || die "unknown scenario '$scenario'"
   done
   for target in "${target_list[@]}"; do
-    [[ $target == pgmux || $target == pgbouncer || $target == direct ]] ||
+    [[ $target == pgmux || $target == pgmux-w2 || $target == pgbouncer || $target == direct ]] ||
       die "unknown target '$target'"
   done
   [[ $DURATION =~ ^[0-9]+$ && $DURATION -gt 0 ]] || die "--duration must be a whole number of seconds"
@@ -283,7 +312,7 @@ main() {
   [[ -z $(ls -A "$OUT/runs") ]] || die "$OUT/runs is not empty: choose a new --out"
   # The poolers (user postgres when root) read the config there and write nothing.
   chmod 755 "$OUT"
-  [[ " ${target_list[*]} " == *" pgmux "* ]] && ensure_pgmux
+  [[ " ${target_list[*]} " == *" pgmux "* || " ${target_list[*]} " == *" pgmux-w2 "* ]] && ensure_pgmux
   # Thousands of clients: one descriptor each in pgbench, wrk, the app and the poolers.
   ulimit -n "$(ulimit -Hn)" 2>/dev/null
 

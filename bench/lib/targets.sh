@@ -73,8 +73,11 @@ log_connections = 0
 log_disconnections = 0
 ignore_startup_parameters = extra_float_digits
 INI
+  # pgmux-w2: the same with two event-loop threads (PgBouncer does not know the key).
+  POOLER_INI_W2=$dir/pooler-w2.ini
+  { cat "$POOLER_INI"; echo "workers = 2"; } >"$POOLER_INI_W2"
   chmod 755 "$dir"
-  chmod 644 "$POOLER_INI" "$dir/userlist.txt"
+  chmod 644 "$POOLER_INI" "$POOLER_INI_W2" "$dir/userlist.txt"
   "${RUN_AS_POOLER_USER[@]}" test -r "$POOLER_INI" ||
     die "the poolers' user cannot read $POOLER_INI: choose an --out that postgres can enter"
 }
@@ -97,13 +100,14 @@ start_target() {
     START_ERROR="another process listens on port $POOLER_PORT"
     return 1
   fi
-  local bin
+  local bin ini=$POOLER_INI
   case $name in
     pgmux) bin=$PGMUX_BIN ;;
+    pgmux-w2) bin=$PGMUX_BIN ini=$POOLER_INI_W2 ;;
     pgbouncer) bin=$PGBOUNCER_BIN ;;
   esac
-  echo "$bin $POOLER_INI" >"$dir/pooler.cmd"
-  "${RUN_AS_POOLER_USER[@]}" "$bin" "$POOLER_INI" >"$dir/pooler.log" 2>&1 </dev/null &
+  echo "$bin $ini" >"$dir/pooler.cmd"
+  "${RUN_AS_POOLER_USER[@]}" "$bin" "$ini" >"$dir/pooler.log" 2>&1 </dev/null &
   POOLER_PID=$!
   for ((i = 0; i < 100; i++)); do
     port_listening "$POOLER_PORT" && break
