@@ -15,6 +15,7 @@
 
 #include "pgmux/auth/auth_file.h"
 #include "pgmux/config/config.h"
+#include "pgmux/config/workers.h"
 #include "pgmux/pool/pooler.h"
 #include "pgmux/util/log.h"
 
@@ -204,7 +205,8 @@ int main(int argc, char** argv) {
     pgmux::pool::Shared shared;
     std::vector<std::unique_ptr<uv_loop_t>> loops;
     std::vector<std::unique_ptr<pgmux::pool::Pooler>> workers;
-    for (int w = 0; w < cfg->workers; ++w) {
+    const int workerCount = pgmux::config::resolveWorkers(cfg->workers);
+    for (int w = 0; w < workerCount; ++w) {
       uv_loop_t* l = loop;
       if (w > 0) {
         loops.push_back(std::make_unique<uv_loop_t>());
@@ -242,7 +244,7 @@ int main(int argc, char** argv) {
       threads.emplace_back([l = workers[w]->loop()] { uv_run(l, UV_RUN_DEFAULT); });
     }
     LOG_INFO("pgmux %s started (pool_mode=%s, auth_type=%s, workers=%d)", PGMUX_VERSION,
-             pgmux::config::toString(cfg->poolMode), pgmux::config::toString(cfg->authType), cfg->workers);
+             pgmux::config::toString(cfg->poolMode), pgmux::config::toString(cfg->authType), workerCount);
     uv_run(loop, UV_RUN_DEFAULT);
     for (auto& t : threads) t.join();
     LOG_INFO("pgmux stopped");

@@ -379,8 +379,8 @@ const Setting kSettings[] = {
     stringRow<"server_tls_ciphers", &C::serverTlsCiphers>("default", kReload,
                                                           "Cipher list for servers"),
     // pgmux's own
-    intRow<"workers", &C::workers, 1, 1024>(
-        "1", kRestart, "Event-loop threads; pgmux's own, 1 is fastest on one core"),
+    intRow<"workers", &C::workers, 0, 1024>(
+        "0", kRestart, "Event-loop threads; 0 = one per CPU pgmux may use (affinity, cgroup quota), at most 16; pgmux's own"),
     stringRow<"http_addr", &C::httpAddr>(
         "", kRestart, "Address of the /healthz /readyz /metrics port; pgmux's own"),
     intRow<"http_port", &C::httpPort, 0, 65535>(

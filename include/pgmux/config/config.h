@@ -166,7 +166,7 @@ struct Config {
   std::string serverTlsProtocols = "secure";
   std::string serverTlsCiphers = "default";
   // pgmux's own
-  int workers = 1;
+  int workers = 0;  // 0: one per usable CPU (config/workers.h)
   std::string httpAddr;  // empty: no HTTP port
   int httpPort = 0;
 

@@ -186,7 +186,8 @@ TEST_CASE("integer settings reject junk, negatives and out-of-range values", "[c
         "invalid value for default_pool_size: '-1' (expected an integer >= 0)");
   CHECK_FALSE(applyError("default_pool_size", "20x").empty());
   CHECK_FALSE(applyError("default_pool_size", "99999999999").empty());
-  CHECK_FALSE(applyError("workers", "0").empty());
+  CHECK_FALSE(applyError("workers", "-1").empty());
+  CHECK(applyError("workers", "0").empty());  // automatic
   CHECK(showAfter("default_pool_size", "35") == "35");
   CHECK(showAfter("http_port", "8080") == "8080");
 
