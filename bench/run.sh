@@ -16,7 +16,7 @@
 #                                     cache on) behind wrk -c 1000
 #                           sweep     pgbench -S -M simple at each --clients-sweep count
 #                                     (the plots)
-#   --targets LIST        comma list of pgmux, pgmux-w2 (pgmux with workers = 2), pgbouncer,
+#   --targets LIST        comma list of pgmux, pgmux-wN (pgmux with workers = N), pgbouncer,
 #                         direct (default: pgmux, pgbouncer, direct)
 #   --duration S          seconds per pgbench or wrk run (default 15)
 #   --repeat N            run the whole list N times; the table shows medians (default 1)
@@ -156,8 +156,8 @@ perf_summary() {
   local dir=$1
   {
     echo "# perf record -F 499 -g -p <pooler> during the run; self time per symbol"
-    perf report -i "$dir/perf.data" --stdio --no-children --sort dso 2>/dev/null | grep -v '^$'
-    perf report -i "$dir/perf.data" --stdio --no-children --sort sym -g none --percent-limit 1 \
+    perf report -i "$dir/perf.data" --stdio --no-children --sort dso -g none 2>/dev/null | grep -v '^$'
+    perf report -i "$dir/perf.data" --stdio --no-children --sort sym -g none --percent-limit 0.5 \
       2>/dev/null | grep -v '^$'
   } >"$dir/perf.txt"
 }
@@ -301,7 +301,7 @@ main() {
     [[ " ${ALL_SCENARIOS[*]} " == *" $scenario "* ]] || die "unknown scenario '$scenario'"
   done
   for target in "${target_list[@]}"; do
-    [[ $target == pgmux || $target == pgmux-w2 || $target == pgbouncer || $target == direct ]] ||
+    [[ $target == pgmux || $target =~ ^pgmux-w[1-9][0-9]*$ || $target == pgbouncer || $target == direct ]] ||
       die "unknown target '$target'"
   done
   [[ $DURATION =~ ^[0-9]+$ && $DURATION -gt 0 ]] || die "--duration must be a whole number of seconds"
@@ -312,7 +312,7 @@ main() {
   [[ -z $(ls -A "$OUT/runs") ]] || die "$OUT/runs is not empty: choose a new --out"
   # The poolers (user postgres when root) read the config there and write nothing.
   chmod 755 "$OUT"
-  [[ " ${target_list[*]} " == *" pgmux "* || " ${target_list[*]} " == *" pgmux-w2 "* ]] && ensure_pgmux
+  [[ " ${target_list[*]} " == *" pgmux"* ]] && ensure_pgmux
   # Thousands of clients: one descriptor each in pgbench, wrk, the app and the poolers.
   ulimit -n "$(ulimit -Hn)" 2>/dev/null
 

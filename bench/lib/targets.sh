@@ -73,11 +73,8 @@ log_connections = 0
 log_disconnections = 0
 ignore_startup_parameters = extra_float_digits
 INI
-  # pgmux-w2: the same with two event-loop threads (PgBouncer does not know the key).
-  POOLER_INI_W2=$dir/pooler-w2.ini
-  { cat "$POOLER_INI"; echo "workers = 2"; } >"$POOLER_INI_W2"
   chmod 755 "$dir"
-  chmod 644 "$POOLER_INI" "$POOLER_INI_W2" "$dir/userlist.txt"
+  chmod 644 "$POOLER_INI" "$dir/userlist.txt"
   "${RUN_AS_POOLER_USER[@]}" test -r "$POOLER_INI" ||
     die "the poolers' user cannot read $POOLER_INI: choose an --out that postgres can enter"
 }
@@ -103,7 +100,11 @@ start_target() {
   local bin ini=$POOLER_INI
   case $name in
     pgmux) bin=$PGMUX_BIN ;;
-    pgmux-w2) bin=$PGMUX_BIN ini=$POOLER_INI_W2 ;;
+    pgmux-w*)
+      # pgmux-wN: the same ini plus workers = N (PgBouncer does not know the key).
+      bin=$PGMUX_BIN ini=${POOLER_INI%.ini}-${name#pgmux-}.ini
+      { cat "$POOLER_INI"; echo "workers = ${name#pgmux-w}"; } >"$ini"
+      chmod 644 "$ini" ;;
     pgbouncer) bin=$PGBOUNCER_BIN ;;
   esac
   echo "$bin $ini" >"$dir/pooler.cmd"
