@@ -254,7 +254,6 @@ int main(int argc, char** argv) {
     for (auto& l : loops) (void)l.release();
   }
   if (!cfg->pidfile.empty()) unlink(cfg->pidfile.c_str());
-  // Connections still open are closed by the process exit; the loop is not run again.
   std::fflush(stdout);
   _exit(rc);
 }
