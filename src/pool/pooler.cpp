@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "pgmux/config/settings.h"
@@ -197,18 +198,33 @@ Result<Pool*> Pooler::poolFor(const config::DatabaseEntry& db, const std::string
   return p;
 }
 
+Pooler::FullLimit Pooler::fullLimit(const Pool& p) {
+  const auto& s = p.settings();
+  const auto [dbFull, userFull] =
+      shared_.serverLimits(p.dbName(), p.userName(), s.maxDbConnections, s.maxUserConnections);
+  return {p.dbName(), p.userName(), dbFull, userFull};
+}
+
+bool Pooler::closeIdleUnder(const FullLimit& limit, const Pool* except) {
+  for (auto& [key, other] : pools_) {
+    if (other.get() != except && limit.covers(*other) &&
+        other->closeOneIdle(limit.dbFull ? "max_db_connections" : "max_user_connections")) {
+      return true;
+    }
+  }
+  return false;
+}
+
 bool Pooler::siblingWaitsForSlot(Pool& p) {
   const auto& s = p.settings();
   if (s.maxDbConnections <= 0 && s.maxUserConnections <= 0) return false;
-  const auto [dbFull, userFull] =
-      shared_.serverLimits(p.dbName(), p.userName(), s.maxDbConnections, s.maxUserConnections);
-  if (!dbFull && !userFull) return false;
+  const FullLimit limit = fullLimit(p);
+  if (!limit.dbFull && !limit.userFull) return false;
   for (auto& [key, other] : pools_) {
-    if (other.get() == &p || !other->hasWaiting()) continue;
-    if ((dbFull && other->dbName() == p.dbName()) || (userFull && other->userName() == p.userName())) return true;
+    if (other.get() != &p && other->hasWaiting() && limit.covers(*other)) return true;
   }
   for (auto it = roomWanted_.begin(); it != roomWanted_.end(); ++it) {
-    if ((it->dbFull && it->db == p.dbName()) || (it->userFull && it->user == p.userName())) {
+    if (it->covers(p)) {
       roomWanted_.erase(it);
       return true;
     }
@@ -222,31 +238,17 @@ bool Pooler::takeServerSlot(Pool& p, bool evict) {
   if (!evict) return false;
   // Make room by closing an idle server of another pool that shares the full limit: here if
   // this worker has one, else on the other workers.
-  const auto [dbFull, userFull] =
-      shared_.serverLimits(p.dbName(), p.userName(), s.maxDbConnections, s.maxUserConnections);
-  for (auto& [key, other] : pools_) {
-    if (other.get() == &p) continue;
-    const bool shares = (dbFull && other->dbName() == p.dbName()) || (userFull && other->userName() == p.userName());
-    if (shares && other->closeOneIdle(dbFull ? "max_db_connections" : "max_user_connections")) return false;
-  }
+  const FullLimit limit = fullLimit(p);
+  if (closeIdleUnder(limit, &p)) return false;
   for (int w = 0; w < shared_.workerCount(); ++w) {
-    if (w == index_) continue;
-    postTo(w, [db = p.dbName(), user = p.userName(), dbFull, userFull](Pooler& other) {
-      other.evictIdleFor(db, user, dbFull, userFull);
-    });
+    if (w != index_) postTo(w, [limit](Pooler& other) { other.evictIdleFor(limit); });
   }
   return false;
 }
 
-void Pooler::evictIdleFor(const std::string& db, const std::string& user, bool dbFull, bool userFull) {
-  for (auto& [key, other] : pools_) {
-    const bool shares = (dbFull && other->dbName() == db) || (userFull && other->userName() == user);
-    if (shares && other->closeOneIdle(dbFull ? "max_db_connections" : "max_user_connections")) return;
-  }
-  for (const auto& r : roomWanted_) {
-    if (r.db == db && r.user == user && r.dbFull == dbFull && r.userFull == userFull) return;
-  }
-  roomWanted_.push_back({db, user, dbFull, userFull});
+void Pooler::evictIdleFor(const FullLimit& limit) {
+  if (closeIdleUnder(limit, nullptr)) return;
+  if (std::find(roomWanted_.begin(), roomWanted_.end(), limit) == roomWanted_.end()) roomWanted_.push_back(limit);
 }
 
 void Pooler::serverClosed(Pool& p) {

@@ -3,6 +3,7 @@
 # server moves (by file descriptor, no new login) to a worker whose clients wait. Cancel
 # requests reach the worker that owns the client whichever worker accepts them. The whole suite
 # also runs against two workers with PGMUX_TEST_WORKERS=2.
+import os
 import threading
 
 import psycopg
@@ -116,11 +117,55 @@ def test_cancel_reaches_the_client_whichever_worker_accepts_it(pgmux):
             conn.close()
 
 
-def test_every_worker_accepts_on_the_unix_socket(pgmux, pg):
+def _socket_inodes(pid):
+    """The inodes of the sockets process `pid` holds, with how many descriptors each."""
+    counts = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inode = target[len("socket:["):-1]
+            counts[inode] = counts.get(inode, 0) + 1
+    return counts
+
+
+def _tcp_listener_inodes(port):
+    """Inodes of the TCP sockets listening on 127.0.0.1:`port` (/proc/net/tcp, state 0A)."""
+    inodes = []
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if fields[1] == f"0100007F:{port:04X}" and fields[3] == "0A":
+                inodes.append(fields[9])
+    return inodes
+
+
+def _unix_listener_inode(path):
+    with open("/proc/net/unix") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if len(fields) >= 8 and fields[7] == str(path):
+                return fields[6]
+    return None
+
+
+def test_every_worker_listens_on_its_own_tcp_socket_and_on_the_unix_socket(pgmux):
     mux = pgmux(default_pool_size=2, unix_socket=True, settings={"workers": WORKERS})
+    held = _socket_inodes(mux.proc.pid)
+    # TCP: one SO_REUSEPORT listener per worker, all of them pgmux's.
+    tcp = _tcp_listener_inodes(mux.port)
+    assert len(tcp) == WORKERS, tcp
+    assert all(held.get(inode) == 1 for inode in tcp), (tcp, held)
+    # Unix: one socket, a descriptor of it in every worker.
+    unix = _unix_listener_inode(mux.socket_dir / f".s.PGSQL.{mux.port}")
+    assert unix is not None
+    assert held.get(unix) == WORKERS, (unix, held)
     for _ in range(10):
-        out = mux.psql("-c", "SELECT 42", via_socket=True)
-        assert out.stdout.strip() == "42"
+        assert mux.psql("-c", "SELECT 42", via_socket=True).stdout.strip() == "42"
     results, errors = _clients_run(mux, 10, 5, "SELECT 1")
     assert errors == []
 

@@ -117,12 +117,27 @@ class Pooler {
   void deferDelete(Deferred* obj);
 
  private:
+  // A database and/or user at its max_db/max_user_connections limit (`db` and `user` being the
+  // pool's that found it so).
+  struct FullLimit {
+    std::string db;
+    std::string user;
+    bool dbFull;
+    bool userFull;
+    // Whether `p`'s servers count against the full limit.
+    bool covers(const Pool& p) const { return (dbFull && p.dbName() == db) || (userFull && p.userName() == user); }
+    bool operator==(const FullLimit&) const = default;
+  };
+  FullLimit fullLimit(const Pool& p);
+  // Closes an idle server of a pool (not `except`) under `limit`; false when there is none.
+  bool closeIdleUnder(const FullLimit& limit, const Pool* except);
+
   void onAccept(uv_stream_t* server, bool isPipe);
   static void checkCb(uv_check_t* h);
   // On this worker: the cancel for a client it owns; making room under a server limit; a slot
   // freed elsewhere.
   void cancelOwnClient(uint32_t pid, uint32_t key);
-  void evictIdleFor(const std::string& db, const std::string& user, bool dbFull, bool userFull);
+  void evictIdleFor(const FullLimit& limit);
   void wakePoolsOf(const std::string& db, const std::string& user, const Pool* except);
 
   uv_loop_t* loop_;
@@ -137,13 +152,7 @@ class Pooler {
   std::map<std::pair<std::string, std::string>, std::unique_ptr<Pool>> pools_;
   // Other workers' pools waiting for room under max_db/max_user_connections when this one had
   // no idle server to close: the next server of a pool sharing the limit that comes free closes.
-  struct RoomWanted {
-    std::string db;
-    std::string user;
-    bool dbFull;
-    bool userFull;
-  };
-  std::vector<RoomWanted> roomWanted_;
+  std::vector<FullLimit> roomWanted_;
   std::vector<Deferred*> graveyard_;
   uv_check_t* check_ = nullptr;
   bool stopping_ = false;
