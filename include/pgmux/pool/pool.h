@@ -120,8 +120,7 @@ class Pool final : public net::DeadlineHandler {
   // A server handed over by another worker's share.
   void adoptServer(ServerHandoff h);
 
-  // This share's servers, and the servers of every share (for pool_size and min_pool_size).
-  int serverCount() const { return serverCount_; }
+  // The servers of every worker's share (for pool_size, min_pool_size, server_idle_timeout).
   int totalServerCount() const;
   // Bumped by retarget(): servers of an older generation are not reused.
   uint32_t generation() const { return generation_; }
