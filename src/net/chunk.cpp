@@ -1,4 +1,4 @@
-// Chunk allocation with a small per-thread free list of default-size chunks.
+// Chunk allocation with per-thread free lists of read-buffer and small chunks.
 #include "pgmux/net/chunk.h"
 
 #include <cstdlib>
@@ -7,21 +7,33 @@
 namespace pgmux::net {
 namespace {
 constexpr size_t kMaxFree = 256;
-thread_local Chunk* t_free = nullptr;
-thread_local size_t t_freeCount = 0;
+// A free list per pooled size. Chunks are never shared between threads.
+struct FreeList {
+  Chunk* head = nullptr;
+  size_t count = 0;
+};
+thread_local FreeList t_free;
+thread_local FreeList t_freeSmall;
+
+FreeList* freeListFor(size_t capacity) {
+  if (capacity == Chunk::kDefaultCapacity) return &t_free;
+  if (capacity == Chunk::kSmallCapacity) return &t_freeSmall;
+  return nullptr;
+}
 }  // namespace
 
 Chunk* Chunk::acquire(size_t capacity) {
-  if (capacity <= kDefaultCapacity && t_free != nullptr) {
-    Chunk* c = t_free;
-    t_free = c->nextFree_;
-    --t_freeCount;
+  if (capacity < kSmallCapacity) capacity = kSmallCapacity;
+  FreeList* list = freeListFor(capacity);
+  if (list != nullptr && list->head != nullptr) {
+    Chunk* c = list->head;
+    list->head = c->nextFree_;
+    --list->count;
     c->refs_ = 1;
     c->used_ = 0;
     c->nextFree_ = nullptr;
     return c;
   }
-  if (capacity < kDefaultCapacity) capacity = kDefaultCapacity;
   void* mem = std::malloc(sizeof(Chunk) + capacity);
   if (mem == nullptr) throw std::bad_alloc();
   auto* c = new (mem) Chunk();
@@ -31,10 +43,11 @@ Chunk* Chunk::acquire(size_t capacity) {
 }
 
 void Chunk::release() {
-  if (capacity_ == kDefaultCapacity && t_freeCount < kMaxFree) {
-    nextFree_ = t_free;
-    t_free = this;
-    ++t_freeCount;
+  FreeList* list = freeListFor(capacity_);
+  if (list != nullptr && list->count < kMaxFree) {
+    nextFree_ = list->head;
+    list->head = this;
+    ++list->count;
     return;
   }
   this->~Chunk();

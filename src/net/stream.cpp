@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <utility>
@@ -25,39 +26,82 @@ struct ConnectReq {
 };
 }  // namespace
 
+// A gathered write is a list of pieces: a referenced slice of a chunk, or (chunk null) bytes of
+// our own at `offset` in `owned`.
+struct WriteBatch {
+  struct Piece {
+    Chunk* chunk = nullptr;
+    size_t offset = 0;
+    size_t length = 0;
+  };
+  std::vector<Piece> pieces;
+  std::string owned;
+  std::vector<uv_buf_t> bufs;
+  WriteBatch* nextSpare = nullptr;
+};
+
+namespace {
+// The thread's batches not lent to a corked stream, as a list through nextSpare. Few streams
+// are corked at once (a forwarding callback corks one or two), so it stays short; a batch keeps
+// its capacity for the next cork. The head is a plain pointer (no guard on the forwarding
+// path); the batches are freed with their thread by SpareBatches, set up by the first one made.
+thread_local WriteBatch* t_spareBatches = nullptr;
+struct SpareBatches {
+  ~SpareBatches() {
+    while (WriteBatch* b = t_spareBatches) {
+      t_spareBatches = b->nextSpare;
+      delete b;
+    }
+  }
+};
+thread_local SpareBatches t_spareBatchesOwner;
+}  // namespace
+
+void Stream::cork() {
+  if (batch_ != nullptr) return;
+  if (t_spareBatches != nullptr) {
+    batch_ = std::exchange(t_spareBatches, t_spareBatches->nextSpare);
+    return;
+  }
+  (void)&t_spareBatchesOwner;  // registers the thread-exit cleanup
+  batch_ = new WriteBatch;
+}
+
 int Stream::initHandle(bool isPipe) {
-  h_ = new Handle;
+  void* mem = std::malloc(isPipe ? sizeof(uv_pipe_t) : sizeof(uv_tcp_t));
+  if (mem == nullptr) return UV_ENOMEM;
+  h_ = static_cast<uv_stream_t*>(mem);
   isPipe_ = isPipe;
-  int rc = isPipe ? uv_pipe_init(loop_, &h_->pipe, 0) : uv_tcp_init(loop_, &h_->tcp);
+  int rc = isPipe ? uv_pipe_init(loop_, pipe(), 0) : uv_tcp_init(loop_, tcp());
   if (rc != 0) {
-    delete h_;
+    std::free(mem);
     h_ = nullptr;
     return rc;
   }
-  h_->handle.data = this;
+  h_->data = this;
   return 0;
 }
 
 int Stream::accept(uv_stream_t* server, bool isPipe) {
   if (int rc = initHandle(isPipe); rc != 0) return rc;
-  return uv_accept(server, &h_->stream);
+  return uv_accept(server, h_);
 }
 
 int Stream::open(int fd, bool isPipe) {
   if (int rc = initHandle(isPipe); rc != 0) return rc;
-  return isPipe ? uv_pipe_open(&h_->pipe, fd) : uv_tcp_open(&h_->tcp, fd);
+  return isPipe ? uv_pipe_open(pipe(), fd) : uv_tcp_open(tcp(), fd);
 }
 
 int Stream::fileno() const {
   uv_os_fd_t fd = -1;
-  if (h_ == nullptr || uv_fileno(&h_->handle, &fd) != 0) return -1;
+  if (h_ == nullptr || uv_fileno(handle(), &fd) != 0) return -1;
   return fd;
 }
 
 int Stream::connectTcp(const sockaddr* addr) {
   if (int rc = initHandle(false); rc != 0) return rc;
   auto* req = new ConnectReq;
-  int rc = uv_tcp_connect(&req->req, &h_->tcp, addr, connectCb);
+  int rc = uv_tcp_connect(&req->req, tcp(), addr, connectCb);
   if (rc != 0) delete req;
   return rc;
 }
@@ -65,7 +109,7 @@ int Stream::connectTcp(const sockaddr* addr) {
 int Stream::connectUnix(const std::string& path) {
   if (int rc = initHandle(true); rc != 0) return rc;
   auto* req = new ConnectReq;
-  uv_pipe_connect(&req->req, &h_->pipe, path.c_str(), connectCb);
+  uv_pipe_connect(&req->req, pipe(), path.c_str(), connectCb);
   return 0;
 }
 
@@ -78,12 +122,12 @@ void Stream::connectCb(uv_connect_t* req, int status) {
 
 void Stream::startRead() {
   if (h_ == nullptr || reading_) return;
-  if (uv_read_start(&h_->stream, allocCb, readCb) == 0) reading_ = true;
+  if (uv_read_start(h_, allocCb, readCb) == 0) reading_ = true;
 }
 
 void Stream::stopRead() {
   if (h_ == nullptr || !reading_) return;
-  uv_read_stop(&h_->stream);
+  uv_read_stop(h_);
   reading_ = false;
 }
 
@@ -138,9 +182,9 @@ int Stream::queueWrite(Chunk* chunk, const char* base, size_t len, std::string* 
   }
   // Write at once when nothing is queued: no request, no reference, and no epoll_ctl that
   // libuv's write completion would cost. Only what the kernel does not take is queued.
-  if (h_->stream.write_queue_size == 0) {
+  if (h_->write_queue_size == 0) {
     uv_buf_t now = uv_buf_init(const_cast<char*>(base), static_cast<unsigned>(len));
-    const int n = uv_try_write(&h_->stream, &now, 1);
+    const int n = uv_try_write(h_, &now, 1);
     if (n >= 0) {
       if (static_cast<size_t>(n) == len) return 0;
       base += n;
@@ -160,7 +204,7 @@ int Stream::queueWrite(Chunk* chunk, const char* base, size_t len, std::string* 
     chunk->ref();
   }
   uv_buf_t buf = uv_buf_init(const_cast<char*>(base), static_cast<unsigned>(len));
-  int rc = uv_write(&req->req, &h_->stream, &buf, 1, writeCb);
+  int rc = uv_write(&req->req, h_, &buf, 1, writeCb);
   if (rc != 0) {
     if (req->chunk != nullptr) req->chunk->unref();
     delete req;
@@ -170,15 +214,15 @@ int Stream::queueWrite(Chunk* chunk, const char* base, size_t len, std::string* 
 
 int Stream::write(const Slice& s) {
   if (s.length == 0) return 0;
-  if (corked_) {
+  if (batch_ != nullptr) {
     // Adjacent slices of one chunk join into one piece.
-    if (!batch_.empty() && batch_.back().chunk == s.chunk &&
-        batch_.back().offset + batch_.back().length == s.offset) {
-      batch_.back().length += s.length;
+    auto& pieces = batch_->pieces;
+    if (!pieces.empty() && pieces.back().chunk == s.chunk && pieces.back().offset + pieces.back().length == s.offset) {
+      pieces.back().length += s.length;
       return 0;
     }
     s.chunk->ref();
-    batch_.push_back(Piece{s.chunk, s.offset, s.length});
+    pieces.push_back(WriteBatch::Piece{s.chunk, s.offset, s.length});
     return 0;
   }
   return queueWrite(s.chunk, s.chunk->data() + s.offset, s.length, nullptr);
@@ -186,77 +230,87 @@ int Stream::write(const Slice& s) {
 
 int Stream::write(std::string bytes) {
   if (bytes.empty()) return 0;
-  if (corked_) return append(bytes);
+  if (batch_ != nullptr) return append(bytes);
   return queueWrite(nullptr, nullptr, 0, &bytes);
 }
 
 int Stream::append(std::string_view bytes) {
   if (bytes.empty()) return 0;
-  if (!corked_) return write(std::string(bytes));
+  if (batch_ == nullptr) return write(std::string(bytes));
   // Bytes of our own right after bytes of our own join into one piece.
-  if (!batch_.empty() && batch_.back().chunk == nullptr) {
-    batch_.back().length += bytes.size();
+  auto& pieces = batch_->pieces;
+  if (!pieces.empty() && pieces.back().chunk == nullptr) {
+    pieces.back().length += bytes.size();
   } else {
-    batch_.push_back(Piece{nullptr, owned_.size(), bytes.size()});
+    pieces.push_back(WriteBatch::Piece{nullptr, batch_->owned.size(), bytes.size()});
   }
-  owned_.append(bytes);
+  batch_->owned.append(bytes);
   return 0;
 }
 
 void Stream::dropBatch() {
-  for (auto& p : batch_) {
+  if (batch_ == nullptr) return;
+  WriteBatch* b = std::exchange(batch_, nullptr);
+  for (auto& p : b->pieces) {
     if (p.chunk != nullptr) p.chunk->unref();
   }
-  batch_.clear();
-  owned_.clear();
-  if (owned_.capacity() > 64 * 1024) owned_.shrink_to_fit();
+  b->pieces.clear();
+  b->owned.clear();
+  b->bufs.clear();
+  if (b->owned.capacity() > 64 * 1024) b->owned.shrink_to_fit();
+  b->nextSpare = t_spareBatches;
+  t_spareBatches = b;
 }
 
 int Stream::uncork() {
-  corked_ = false;
-  if (batch_.empty()) return 0;
+  if (batch_ == nullptr) return 0;
+  auto& pieces = batch_->pieces;
+  auto& bufs = batch_->bufs;
+  if (pieces.empty()) {
+    dropBatch();
+    return 0;
+  }
   if (h_ == nullptr) {
     dropBatch();
     return UV_EBADF;
   }
-  bufs_.clear();
-  for (const auto& p : batch_) {
-    char* base = p.chunk != nullptr ? p.chunk->data() + p.offset : owned_.data() + p.offset;
-    bufs_.push_back(uv_buf_init(base, static_cast<unsigned>(p.length)));
+  for (const auto& p : pieces) {
+    char* base = p.chunk != nullptr ? p.chunk->data() + p.offset : batch_->owned.data() + p.offset;
+    bufs.push_back(uv_buf_init(base, static_cast<unsigned>(p.length)));
   }
   size_t first = 0;
-  if (h_->stream.write_queue_size == 0) {
-    const int n = uv_try_write(&h_->stream, bufs_.data(), static_cast<unsigned>(bufs_.size()));
+  if (h_->write_queue_size == 0) {
+    const int n = uv_try_write(h_, bufs.data(), static_cast<unsigned>(bufs.size()));
     if (n < 0 && n != UV_EAGAIN) {
       dropBatch();
       return n;
     }
     size_t done = n > 0 ? static_cast<size_t>(n) : 0;
-    while (first < bufs_.size() && done >= bufs_[first].len) {
-      done -= bufs_[first].len;
+    while (first < bufs.size() && done >= bufs[first].len) {
+      done -= bufs[first].len;
       ++first;
     }
-    if (first == bufs_.size()) {
+    if (first == bufs.size()) {
       dropBatch();
       return 0;
     }
-    bufs_[first].base += done;
-    bufs_[first].len -= static_cast<unsigned>(done);
+    bufs[first].base += done;
+    bufs[first].len -= static_cast<unsigned>(done);
   }
   // The rest goes out as one request holding the chunks' references and a copy of our bytes
-  // (owned_ is reused by the next batch).
+  // (the batch is reused by the next cork).
   auto* req = new WriteReq;
-  req->strings.reserve(batch_.size() - first);  // no reallocation: the buffers point into them
-  for (size_t i = first; i < batch_.size(); ++i) {
-    Piece& p = batch_[i];
+  req->strings.reserve(pieces.size() - first);  // no reallocation: the buffers point into them
+  for (size_t i = first; i < pieces.size(); ++i) {
+    auto& p = pieces[i];
     if (p.chunk != nullptr) {
       req->chunks.push_back(std::exchange(p.chunk, nullptr));
     } else {
-      req->strings.emplace_back(bufs_[i].base, bufs_[i].len);
-      bufs_[i] = uv_buf_init(req->strings.back().data(), static_cast<unsigned>(req->strings.back().size()));
+      req->strings.emplace_back(bufs[i].base, bufs[i].len);
+      bufs[i] = uv_buf_init(req->strings.back().data(), static_cast<unsigned>(req->strings.back().size()));
     }
   }
-  const int rc = uv_write(&req->req, &h_->stream, bufs_.data() + first, static_cast<unsigned>(bufs_.size() - first),
+  const int rc = uv_write(&req->req, h_, bufs.data() + first, static_cast<unsigned>(bufs.size() - first),
                           writeCb);
   if (rc != 0) {
     for (Chunk* c : req->chunks) c->unref();
@@ -285,33 +339,54 @@ void Stream::writeCb(uv_write_t* req, int status) {
 }
 
 size_t Stream::queuedBytes() const {
-  return h_ == nullptr ? 0 : uv_stream_get_write_queue_size(&h_->stream);
+  return h_ == nullptr ? 0 : uv_stream_get_write_queue_size(h_);
 }
 
 void Stream::setNoDelay() {
-  if (h_ != nullptr && !isPipe_) uv_tcp_nodelay(&h_->tcp, 1);
+  if (h_ != nullptr && !isPipe_) uv_tcp_nodelay(tcp(), 1);
 }
 
 void Stream::setKeepalive(bool on, unsigned delaySeconds) {
-  if (h_ != nullptr && !isPipe_) uv_tcp_keepalive(&h_->tcp, on ? 1 : 0, delaySeconds);
+  if (h_ != nullptr && !isPipe_) uv_tcp_keepalive(tcp(), on ? 1 : 0, delaySeconds);
 }
 
-std::string Stream::peerName() const {
-  if (h_ == nullptr) return "?";
-  if (isPipe_) return "unix";
+PeerAddress Stream::peerAddress() const {
+  PeerAddress p;
+  if (h_ == nullptr) return p;
+  if (isPipe_) {
+    p.kind = PeerAddress::Kind::Unix;
+    return p;
+  }
   sockaddr_storage ss{};
   int len = sizeof ss;
-  if (uv_tcp_getpeername(&h_->tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
-  char ip[INET6_ADDRSTRLEN] = "?";
-  int port = 0;
+  if (uv_tcp_getpeername(tcp(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) return p;
   if (ss.ss_family == AF_INET) {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    uv_ip4_name(a, ip, sizeof ip);
-    port = ntohs(a->sin_port);
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    p.kind = PeerAddress::Kind::V4;
+    std::memcpy(p.addr, &a->sin_addr, sizeof a->sin_addr);
+    p.port = ntohs(a->sin_port);
   } else if (ss.ss_family == AF_INET6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    uv_ip6_name(a, ip, sizeof ip);
-    port = ntohs(a->sin6_port);
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    p.kind = PeerAddress::Kind::V6;
+    std::memcpy(p.addr, &a->sin6_addr, sizeof a->sin6_addr);
+    p.port = ntohs(a->sin6_port);
+  }
+  return p;
+}
+
+std::string PeerAddress::toString() const {
+  char ip[INET6_ADDRSTRLEN] = "?";
+  switch (kind) {
+    case Kind::Unknown:
+      return "?";
+    case Kind::Unix:
+      return "unix";
+    case Kind::V4:
+      inet_ntop(AF_INET, addr, ip, sizeof ip);
+      break;
+    case Kind::V6:
+      inet_ntop(AF_INET6, addr, ip, sizeof ip);
+      break;
   }
   return std::string(ip) + ":" + std::to_string(port);
 }
@@ -319,18 +394,16 @@ std::string Stream::peerName() const {
 void Stream::close() {
   if (h_ == nullptr) return;
   // Gathered bytes (a last error message among them) get their chance to go out first.
-  if (corked_) (void)uncork();
-  Handle* h = h_;
+  (void)uncork();
+  uv_handle_t* h = handle();
   h_ = nullptr;
   reading_ = false;
-  h->handle.data = nullptr;  // queued callbacks find no owner and return
-  uv_close(&h->handle, [](uv_handle_t* p) { delete reinterpret_cast<Handle*>(p); });
+  h->data = nullptr;  // queued callbacks find no owner and return
+  uv_close(h, [](uv_handle_t* p) { std::free(p); });
   if (rbuf_ != nullptr) {
     rbuf_->unref();
     rbuf_ = nullptr;
   }
-  dropBatch();
-  corked_ = false;
 }
 
 }  // namespace pgmux::net

@@ -9,7 +9,7 @@ namespace pgmux::pool {
 CancelConn::CancelConn(Pooler& pooler, ServerConn* server)
     : pooler_(pooler),
       stream_(pooler.loop(), this),
-      timer_(pooler.loop(), this),
+      timer_(pooler.deadlines(), this),
       server_(server),
       pid_(server->backendPid()),
       key_(server->backendKey()) {}

@@ -24,16 +24,28 @@ ClientConn::ClientConn(Pooler& pooler, uint64_t id)
     : pooler_(pooler),
       id_(id),
       stream_(pooler.loop(), this),
-      timer_(pooler.loop(), this),
+      timer_(pooler.deadlines(), this),
       scanner_(static_cast<uint32_t>(std::min<int64_t>(pooler.config().maxPacketSize, 0x7fffffff))) {}
 
 ClientConn::~ClientConn() { dropPending(); }
 
+namespace {
+const std::string kNoName;
+}  // namespace
+
+const std::string& ClientConn::userName() const {
+  return pool_ != nullptr ? pool_->userName() : login_ != nullptr ? login_->user : kNoName;
+}
+
+const std::string& ClientConn::databaseName() const {
+  return pool_ != nullptr ? pool_->dbName() : login_ != nullptr ? login_->database : kNoName;
+}
+
 std::string ClientConn::label() const {
   std::string s = "C-" + std::to_string(id_) + " ";
-  if (!user_.empty()) s += user_ + "@";
-  s += peer_;
-  if (!database_.empty()) s += " db=" + database_;
+  if (!userName().empty()) s += userName() + "@";
+  s += peer_.toString();
+  if (!databaseName().empty()) s += " db=" + databaseName();
   return s;
 }
 
@@ -48,7 +60,8 @@ void ClientConn::accept(uv_stream_t* server, bool isPipe) {
   counted_ = true;
   connectedAt_ = uv_now(pooler_.loop());
   armTimeouts();
-  peer_ = stream_.peerName();
+  login_ = std::make_unique<Login>();
+  peer_ = stream_.peerAddress();
   stream_.setNoDelay();
   if (pooler_.config().tcpKeepalive) stream_.setKeepalive(true, 60);
   stream_.startRead();
@@ -83,7 +96,7 @@ void ClientConn::close(const Status& reason, bool tell) {
     counted_ = false;
   }
   if (admitted_) {
-    pooler_.clientLeft(database_, user_);
+    pooler_.clientLeft(databaseName(), userName());
     admitted_ = false;
   }
   stream_.close();
@@ -110,7 +123,7 @@ void ClientConn::onStreamRead(net::Slice data) {
   switch (state_) {
     case ClientState::Startup:
     case ClientState::Auth:
-      loginBuf_.append(data.chunk->data() + data.offset, data.length);
+      login_->buf.append(data.chunk->data() + data.offset, data.length);
       processLogin();
       return;
     case ClientState::WaitWelcome:
@@ -135,14 +148,15 @@ void ClientConn::onStreamRead(net::Slice data) {
 void ClientConn::keepPending(const net::Slice& s) {
   s.chunk->ref();
   pending_.push_back(s);
-  pendingBytes_ += s.length;
+  pendingBytes_ += static_cast<uint32_t>(s.length);
 }
 
 void ClientConn::dropPending() {
-  for (auto& s : pending_) s.chunk->unref();
+  for (size_t i = 0; i < pending_.size(); ++i) pending_[i].chunk->unref();
   pending_.clear();
   pendingBytes_ = 0;
 }
+
 
 void ClientConn::onRequest() {
   if (pending_.empty()) return;
@@ -156,7 +170,25 @@ void ClientConn::onRequest() {
   }
   setState(ClientState::Waiting);
   pool_->clientNeedsServer(this);
-  if (state_ == ClientState::Waiting && pendingBytes_ > kMaxPendingBytes) stream_.stopRead();
+  if (state_ != ClientState::Waiting) return;
+  compactPending();
+  if (pendingBytes_ > kMaxPendingBytes) stream_.stopRead();
+}
+
+void ClientConn::compactPending() {
+  if (pendingBytes_ > kCompactBytes) return;
+  // Already a copy: only reads land in default-size chunks.
+  if (pending_.size() == 1 && pending_.front().chunk->capacity() != net::Chunk::kDefaultCapacity) return;
+  net::Chunk* c = net::Chunk::acquire(pendingBytes_);
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    const net::Slice& sl = pending_[i];
+    std::memcpy(c->tail(), sl.chunk->data() + sl.offset, sl.length);
+    c->commit(sl.length);
+    sl.chunk->unref();
+  }
+  pending_.clear();
+  pending_.push_back(net::Slice{c, 0, pendingBytes_});
+  stream_.dropReadBuffer();
 }
 
 void ClientConn::onServerLinked(ServerConn* s) {
@@ -164,7 +196,8 @@ void ClientConn::onServerLinked(ServerConn* s) {
   server_ = s;
   setState(ClientState::Active);
   for (size_t i = 0; i < pending_.size(); ++i) {
-    forwardToServer(pending_[i]);
+    const net::Slice slice = pending_[i];  // a close empties the list under the call
+    forwardToServer(slice);
     // Only a close leaves Active here, and it has dropped the pending slices already.
     if (state_ != ClientState::Active) return;
   }
@@ -180,7 +213,8 @@ void ClientConn::onServerReleased() {
   }
   if (state_ == ClientState::Closing) return;
   setState(ClientState::Idle);
-  // A request that waited for a server left its read's chunk with the stream.
+  // A request that waited for a server left its read's chunk with the stream: an idle client
+  // holds no buffer.
   stream_.dropReadBuffer();
   stream_.startRead();
 }
@@ -311,8 +345,8 @@ void ClientConn::setState(ClientState to) {
     idleInTxSince_ = 0;
   }
   armTimeouts();
-  // Logged in with nothing due (no client_idle_timeout): the login timer's uv handle goes now
-  // rather than when it wakes, so an idle client holds none; a later deadline makes one again.
+  // Logged in with nothing due (no client_idle_timeout): the login timeout leaves the queue now
+  // rather than when it would have woken, so a client that stays idle holds no heap slot.
   if (loggingIn && to == ClientState::Idle && timer_.deadline() == 0) timer_.close();
 }
 
@@ -411,7 +445,8 @@ bool ClientConn::cancelWaitingRequest() {
   // Only whole messages can be answered for: count the requests the client awaits answers to.
   proto::FrameScanner scan(proto::kDefaultMaxPacketSize, 0);
   int requests = 0;
-  for (const auto& sl : pending_) {
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    const net::Slice& sl = pending_[i];
     const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(sl.chunk->data() + sl.offset), sl.length);
     size_t pos = 0;
     proto::ScannedMessage m;
@@ -441,7 +476,8 @@ bool ClientConn::cancelWaitingRequest() {
 
 void ClientConn::processLogin() {
   while (state_ == ClientState::Startup || state_ == ClientState::Auth) {
-    const std::span<const uint8_t> buf(reinterpret_cast<const uint8_t*>(loginBuf_.data()), loginBuf_.size());
+    std::string& loginBuf = login_->buf;
+    const std::span<const uint8_t> buf(reinterpret_cast<const uint8_t*>(loginBuf.data()), loginBuf.size());
     if (state_ == ClientState::Startup) {
       proto::StartupPacket pkt;
       size_t used = 0;
@@ -451,7 +487,7 @@ void ClientConn::processLogin() {
         close(Status::error(sqlstate::kProtocolViolation, "invalid startup packet"));
         return;
       }
-      loginBuf_.erase(0, used);
+      loginBuf.erase(0, used);
       switch (pkt.kind) {
         case proto::StartupKind::SSLRequest:
         case proto::StartupKind::GSSENCRequest: {
@@ -478,10 +514,10 @@ void ClientConn::processLogin() {
       }
       if (buf.size() < h.totalSize()) return;
       std::string out;
-      const auto step = auth_->onPasswordMessage(buf.subspan(proto::kFrameHeaderSize, h.bodySize()), out);
-      loginBuf_.erase(0, h.totalSize());
+      const auto step = login_->auth->onPasswordMessage(buf.subspan(proto::kFrameHeaderSize, h.bodySize()), out);
+      loginBuf.erase(0, h.totalSize());
       if (step == ClientAuth::Step::Failed) {
-        close(auth_->error());
+        close(login_->auth->error());
         return;
       }
       if (!out.empty()) (void)stream_.write(std::move(out));
@@ -491,17 +527,18 @@ void ClientConn::processLogin() {
 }
 
 bool ClientConn::handleStartup(const proto::StartupPacket& pkt) {
-  cfg_ = pooler_.configSnapshot();
-  authFile_ = pooler_.authFileSnapshot();
-  const auto& cfg = *cfg_;
+  Login& login = *login_;
+  login.cfg = pooler_.configSnapshot();
+  login.authFile = pooler_.authFileSnapshot();
+  const auto& cfg = *login.cfg;
   const std::string* user = pkt.find("user");
   if (user == nullptr || user->empty()) {
     close(Status::error(sqlstate::kProtocolViolation, "no username supplied"));
     return false;
   }
-  user_ = *user;
+  login.user = *user;
   const std::string* db = pkt.find("database");
-  database_ = (db != nullptr && !db->empty()) ? *db : user_;
+  login.database = (db != nullptr && !db->empty()) ? *db : login.user;
 
   if (pooler_.clientCount() > cfg.maxClientConn) {
     close(Status::error(sqlstate::kTooManyConnections, "no more connections allowed (max_client_conn)"));
@@ -511,7 +548,7 @@ bool ClientConn::handleStartup(const proto::StartupPacket& pkt) {
     if (name == "user" || name == "database") continue;
     const std::string_view canon = pooler_.tracked().canonical(name);
     if (!canon.empty()) {
-      startupParams_.set(canon, value);
+      login.startupParams.set(canon, value);
       continue;
     }
     if (name == "options" && parseOptions(value)) continue;
@@ -519,16 +556,17 @@ bool ClientConn::handleStartup(const proto::StartupPacket& pkt) {
     close(Status::error(sqlstate::kProtocolViolation, "unsupported startup parameter: " + name));
     return false;
   }
-  db_ = cfg.findDatabase(database_);
-  if (db_ == nullptr) {
-    close(Status::error(sqlstate::kInvalidCatalogName, "no such database: " + database_));
+  login.db = cfg.findDatabase(login.database);
+  if (login.db == nullptr) {
+    close(Status::error(sqlstate::kInvalidCatalogName, "no such database: " + login.database));
     return false;
   }
-  const config::UserEntry* userEntry = cfg.findUser(user_);
+  const config::UserEntry* userEntry = cfg.findUser(login.user);
   const int maxUserClients = userEntry != nullptr && userEntry->maxUserClientConnections
                                  ? *userEntry->maxUserClientConnections
                                  : cfg.maxUserClientConnections;
-  if (Status st = pooler_.admitClient(database_, user_, db_->maxDbClientConnections.value_or(cfg.maxDbClientConnections),
+  if (Status st = pooler_.admitClient(login.database, login.user,
+                                      login.db->maxDbClientConnections.value_or(cfg.maxDbClientConnections),
                                       maxUserClients);
       !st) {
     close(st);
@@ -537,13 +575,13 @@ bool ClientConn::handleStartup(const proto::StartupPacket& pkt) {
   admitted_ = true;
   if (cfg.logConnections) LOG_INFO("%s: login attempt", label().c_str());
 
-  auto it = authFile_->find(user_);
-  const auth::UserSecret* secret = it == authFile_->end() ? nullptr : &it->second;
+  auto it = login.authFile->find(login.user);
+  const auth::UserSecret* secret = it == login.authFile->end() ? nullptr : &it->second;
   std::string out;
-  auth_ = std::make_unique<ClientAuth>();
-  const auto step = auth_->begin(cfg.authType, secret, user_, cfg.scramIterations, out);
+  login.auth = std::make_unique<ClientAuth>();
+  const auto step = login.auth->begin(cfg.authType, secret, login.user, cfg.scramIterations, out);
   if (step == ClientAuth::Step::Failed) {
-    close(auth_->error());
+    close(login.auth->error());
     return false;
   }
   if (!out.empty()) (void)stream_.write(std::move(out));
@@ -553,29 +591,31 @@ bool ClientConn::handleStartup(const proto::StartupPacket& pkt) {
 }
 
 void ClientConn::authDone() {
-  auto pool = pooler_.poolFor(*db_, database_, user_);
+  Login& login = *login_;
+  auto pool = pooler_.poolFor(*login.db, login.database, login.user);
   if (!pool) {
     close(pool.status());
     return;
   }
   pool_ = *pool;
-  db_ = nullptr;
-  cfg_.reset();
-  authFile_.reset();
-  if (auth_->clientKey()) pooler_.rememberScramKeys(user_, *auth_->clientKey(), auth_->serverKey());
-  auth_.reset();  // the exchange's state is not needed once logged in
+  // The snapshots and the exchange's state are not needed once logged in; the startup values
+  // are, until the welcome.
+  login.db = nullptr;
+  login.cfg.reset();
+  login.authFile.reset();
+  if (login.auth->clientKey()) pooler_.rememberScramKeys(login.user, *login.auth->clientKey(), login.auth->serverKey());
+  login.auth.reset();
   pooler_.registerClient(this, cancelPid_, cancelKey_);
   registered_ = true;
   // Bytes the client sent after its last login message wait for the first request.
-  if (!loginBuf_.empty()) {
-    net::Chunk* c = net::Chunk::acquire(loginBuf_.size());
-    std::memcpy(c->tail(), loginBuf_.data(), loginBuf_.size());
-    c->commit(loginBuf_.size());
-    pending_.push_back(net::Slice{c, 0, loginBuf_.size()});
-    pendingBytes_ += loginBuf_.size();
-    loginBuf_.clear();
+  if (!login.buf.empty()) {
+    net::Chunk* c = net::Chunk::acquire(login.buf.size());
+    std::memcpy(c->tail(), login.buf.data(), login.buf.size());
+    c->commit(login.buf.size());
+    pending_.push_back(net::Slice{c, 0, login.buf.size()});
+    pendingBytes_ += static_cast<uint32_t>(login.buf.size());
   }
-  loginBuf_.shrink_to_fit();
+  login.buf = std::string();
   // Session mode keeps a server for the whole session: its statements stay where they were made.
   trackStatements_ = pool_->mode() != config::PoolMode::Session && pooler_.config().maxPreparedStatements > 0;
   activeTimeouts_ = pool_->settings().queryTimeout > 0 || pool_->settings().idleTransactionTimeout > 0 ||
@@ -628,7 +668,7 @@ bool ClientConn::parseOptions(const std::string& value) {
       allTracked = false;
       continue;
     }
-    startupParams_.set(canon, item.substr(eq + 1));
+    login_->startupParams.set(canon, item.substr(eq + 1));
   }
   return allTracked;
 }
@@ -636,14 +676,16 @@ bool ClientConn::parseOptions(const std::string& value) {
 void ClientConn::sendWelcome() {
   std::string out;
   proto::encodeAuthenticationOk(out);
+  const ParamList& startupParams = login_->startupParams;
   for (const auto& [name, value] : pool_->welcomeParams().items()) {
-    const std::string* mine = startupParams_.get(name);
+    const std::string* mine = startupParams.get(name);
     proto::encodeParameterStatus(out, name, mine != nullptr ? *mine : value);
   }
   // The pool's values, shared with its other clients until one differs; then the tracked values
   // the client asked for (those the server did not report still apply).
   params_ = pool_->trackedWelcome();
-  for (const auto& [name, value] : startupParams_.items()) params_.set(name, value);
+  for (const auto& [name, value] : startupParams.items()) params_.set(name, value);
+  login_.reset();  // logged in: the rest of the client's life needs none of it
   proto::encodeBackendKeyData(out, cancelPid_, cancelKey_);
   proto::encodeReadyForQuery(out, 'I');
   if (stream_.write(std::move(out)) != 0) {

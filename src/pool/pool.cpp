@@ -31,7 +31,7 @@ Pool::Pool(Pooler& pooler, std::string dbName, std::string userName, ServerTarge
       userName_(std::move(userName)),
       target_(std::move(target)),
       settings_(settings),
-      timer_(pooler.loop(), this),
+      timer_(pooler.deadlines(), this),
       slots_(pooler.shared().slots(dbName_, userName_)) {
   settings_.poolSize = std::max(settings_.poolSize, 1);
 }

@@ -66,6 +66,7 @@ Pooler::Pooler(uv_loop_t* loop, Shared& shared, int index, std::shared_ptr<const
     : loop_(loop),
       shared_(shared),
       index_(index),
+      deadlines_(loop),
       mailbox_(loop),
       cfg_(std::move(cfg)),
       authFile_(std::move(authFile)),

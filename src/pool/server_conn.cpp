@@ -23,7 +23,7 @@ ServerConn::ServerConn(Pool& pool, uint64_t id)
       id_(id),
       stream_(pool.pooler().loop(), this),
       scanner_(proto::kDefaultMaxPacketSize, 256),
-      timer_(pool.pooler().loop(), this) {}
+      timer_(pool.pooler().deadlines(), this) {}
 
 ServerConn::~ServerConn() = default;
 

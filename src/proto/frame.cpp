@@ -40,7 +40,7 @@ DecodeStatus FrameScanner::next(std::span<const uint8_t> chunk, size_t& pos, Sca
       } else {
         const size_t take = std::min(kFrameHeaderSize - hdrHave_, n - pos);
         std::copy_n(chunk.data() + pos, take, hdr_ + hdrHave_);
-        hdrHave_ += take;
+        hdrHave_ = static_cast<uint8_t>(hdrHave_ + take);
         pos += take;
         if (hdrHave_ < kFrameHeaderSize) return DecodeStatus::NeedMore;
         if (peekFrame(std::span<const uint8_t>(hdr_, kFrameHeaderSize), cur_, maxPacketSize_) != DecodeStatus::Ok) {
@@ -49,7 +49,7 @@ DecodeStatus FrameScanner::next(std::span<const uint8_t> chunk, size_t& pos, Sca
         hdrHave_ = 0;
       }
       inBody_ = true;
-      bodyLeft_ = cur_.bodySize();
+      bodyLeft_ = cur_.length - 4;
       capturing_ = bodyLeft_ <= captureLimit_;
       // The body lies wholly in this chunk: point at it, copy nothing.
       if (n - pos >= bodyLeft_) {
@@ -64,10 +64,10 @@ DecodeStatus FrameScanner::next(std::span<const uint8_t> chunk, size_t& pos, Sca
       }
       capture_.clear();
     }
-    const size_t take = std::min(bodyLeft_, n - pos);
+    const size_t take = std::min<size_t>(bodyLeft_, n - pos);
     if (capturing_) capture_.insert(capture_.end(), chunk.data() + pos, chunk.data() + pos + take);
     pos += take;
-    bodyLeft_ -= take;
+    bodyLeft_ -= static_cast<uint32_t>(take);
     if (bodyLeft_ == 0) {
       msg.type = cur_.type;
       msg.length = cur_.length;

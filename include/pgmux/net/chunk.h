@@ -4,14 +4,19 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace pgmux::net {
 
 class Chunk {
  public:
   static constexpr size_t kDefaultCapacity = 32 * 1024;
+  static constexpr size_t kSmallCapacity = 512;
 
-  // A chunk with at least `capacity` bytes, from the per-thread free list when it is the default size.
+  // A chunk of at least `capacity` bytes. Two sizes come from per-thread free lists: the
+  // default (a read buffer), and small ones (up to kSmallCapacity: bytes copied out of a read,
+  // such as a request that waits for a server). Any other size is allocated at that size and
+  // freed when let go.
   static Chunk* acquire(size_t capacity = kDefaultCapacity);
   void ref() { ++refs_; }
   uint32_t refs() const { return refs_; }
@@ -40,6 +45,32 @@ struct Slice {
   Chunk* chunk = nullptr;
   size_t offset = 0;
   size_t length = 0;
+};
+
+// Slices in order, the first one inline: a connection mostly holds none or one (a request
+// waiting for a server), and then the list allocates nothing. It does not touch references.
+class SliceList {
+ public:
+  bool empty() const { return first_.chunk == nullptr; }
+  size_t size() const { return empty() ? 0 : 1 + more_.size(); }
+  const Slice& operator[](size_t i) const { return i == 0 ? first_ : more_[i - 1]; }
+  const Slice& front() const { return first_; }
+  void push_back(const Slice& s) {
+    if (empty()) {
+      first_ = s;
+    } else {
+      more_.push_back(s);
+    }
+  }
+  // Empties the list; the rare longer list gives its memory back too.
+  void clear() {
+    first_ = Slice{};
+    if (more_.capacity() != 0) std::vector<Slice>().swap(more_);
+  }
+
+ private:
+  Slice first_;
+  std::vector<Slice> more_;
 };
 
 }  // namespace pgmux::net

@@ -14,6 +14,20 @@
 
 namespace pgmux::net {
 
+// A connection's peer, kept in 20 bytes for log lines (a string of it would often need a heap
+// block of its own).
+struct PeerAddress {
+  enum class Kind : uint8_t { Unknown, Unix, V4, V6 };
+  Kind kind = Kind::Unknown;
+  uint16_t port = 0;
+  uint8_t addr[16] = {};
+  // "ip:port", "unix" or "?".
+  std::string toString() const;
+};
+
+// The writes gathered while a stream is corked (stream.cpp): the thread's, reused.
+struct WriteBatch;
+
 class StreamHandler {
  public:
   virtual ~StreamHandler() = default;
@@ -65,7 +79,9 @@ class Stream {
   // Between cork() and uncork() writes are gathered, and uncork() hands them to the kernel in one
   // system call (the rest is queued as one request). A connection forwarding a read that pgmux
   // rewrites in places writes several pieces; corked, they still cost one writev.
-  void cork() { corked_ = true; }
+  // The gathering buffers are the thread's, lent to a stream while it is corked: an idle
+  // connection holds none.
+  void cork();
   int uncork();
   // Bytes queued in libuv and not yet handed to the kernel.
   size_t queuedBytes() const;
@@ -76,43 +92,33 @@ class Stream {
   void setNoDelay();
   void setKeepalive(bool on, unsigned delaySeconds);
   bool isOpen() const { return h_ != nullptr; }
-  // Peer address as "ip:port" (or "unix") for log lines.
-  std::string peerName() const;
+  // The peer's address, for log lines.
+  PeerAddress peerAddress() const;
   void close();
 
  private:
-  union Handle {
-    uv_handle_t handle;
-    uv_stream_t stream;
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-  };
+  // The handle is a uv_tcp_t or a uv_pipe_t (both begin with uv_stream_t), allocated at its
+  // own size rather than as a union of both: one lives as long as each connection.
+  uv_handle_t* handle() const { return reinterpret_cast<uv_handle_t*>(h_); }
+  uv_tcp_t* tcp() const { return reinterpret_cast<uv_tcp_t*>(h_); }
+  uv_pipe_t* pipe() const { return reinterpret_cast<uv_pipe_t*>(h_); }
   int initHandle(bool isPipe);
   static void allocCb(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void readCb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void writeCb(uv_write_t* req, int status);
   static void connectCb(uv_connect_t* req, int status);
   int queueWrite(Chunk* chunk, const char* base, size_t len, std::string* owned);
-  // A gathered write: a referenced slice of a chunk, or (chunk null) bytes of our own at
-  // `offset` in owned_.
-  struct Piece {
-    Chunk* chunk = nullptr;
-    size_t offset = 0;
-    size_t length = 0;
-  };
+  // Drops the gathered writes and gives the batch back to the thread.
   void dropBatch();
 
   uv_loop_t* loop_;
   StreamHandler* handler_;
-  Handle* h_ = nullptr;
+  uv_stream_t* h_ = nullptr;
+  WriteBatch* batch_ = nullptr;  // while corked
+  Chunk* rbuf_ = nullptr;
   bool isPipe_ = false;
   bool reading_ = false;
   bool wantDrain_ = false;
-  bool corked_ = false;
-  std::vector<Piece> batch_;
-  std::string owned_;  // the batch's own bytes
-  std::vector<uv_buf_t> bufs_;
-  Chunk* rbuf_ = nullptr;
 };
 
 }  // namespace pgmux::net

@@ -16,6 +16,7 @@
 #include "pgmux/auth/auth_file.h"
 #include "pgmux/auth/scram.h"
 #include "pgmux/config/config.h"
+#include "pgmux/net/deadline_timer.h"
 #include "pgmux/net/listener.h"
 #include "pgmux/net/mailbox.h"
 #include "pgmux/pool/params.h"
@@ -49,6 +50,8 @@ class Pooler {
   void stop();
 
   uv_loop_t* loop() { return loop_; }
+  // The worker's timeouts: every connection's and pool's deadline, on one uv timer.
+  net::DeadlineQueue& deadlines() { return deadlines_; }
   int index() const { return index_; }
   Shared& shared() { return shared_; }
   // Runs `task` on worker `w`'s thread (at once when it is this worker).
@@ -143,6 +146,7 @@ class Pooler {
   uv_loop_t* loop_;
   Shared& shared_;
   int index_;
+  net::DeadlineQueue deadlines_;
   net::Mailbox mailbox_;
   std::shared_ptr<const config::Config> cfg_;
   std::shared_ptr<const auth::AuthFile> authFile_;

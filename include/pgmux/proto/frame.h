@@ -40,7 +40,7 @@ struct ScannedMessage {
 // split headers and split small bodies; the caller forwards the chunk's bytes itself.
 class FrameScanner {
  public:
-  explicit FrameScanner(uint32_t maxPacketSize = kDefaultMaxPacketSize, size_t captureLimit = 1024)
+  explicit FrameScanner(uint32_t maxPacketSize = kDefaultMaxPacketSize, uint32_t captureLimit = 1024)
       : maxPacketSize_(maxPacketSize), captureLimit_(captureLimit) {}
 
   // Advances `pos` within `chunk` to the end of the next complete message and fills `msg`.
@@ -60,13 +60,14 @@ class FrameScanner {
   void reset();
 
  private:
+  // Packed: every client connection has one (a message body fits in 32 bits by the protocol).
   uint32_t maxPacketSize_;
-  size_t captureLimit_;
-  uint8_t hdr_[kFrameHeaderSize] = {};
-  size_t hdrHave_ = 0;
-  bool inBody_ = false;
+  uint32_t captureLimit_;
   FrameHeader cur_{};
-  size_t bodyLeft_ = 0;
+  uint32_t bodyLeft_ = 0;
+  uint8_t hdr_[kFrameHeaderSize] = {};
+  uint8_t hdrHave_ = 0;
+  bool inBody_ = false;
   bool capturing_ = false;
   std::vector<uint8_t> capture_;
 };
