@@ -202,8 +202,7 @@ void Pool::launchServers() {
 void Pool::onDeadline() { launchServers(); }
 
 void Pool::serverReady(ServerConn* s) {
-  idle_.erase(std::remove(idle_.begin(), idle_.end(), s), idle_.end());
-  publish();
+  idle_.erase(std::remove(idle_.begin(), idle_.end(), s), idle_.end());  // every way out publishes
   if (s->expired(uv_now(pooler_.loop()))) {
     s->close("server lifetime");  // serverGone() opens a replacement if clients wait
     return;
@@ -341,10 +340,18 @@ int Pool::waitingCount() const {
 void Pool::publish() {
   if (slots_.workers == 1) return;
   auto& share = slots_.shares[pooler_.index()];
-  share.servers.store(serverCount_);
-  share.idle.store(static_cast<int>(idle_.size()));
-  share.waitingSince.store(waiting_.empty() ? 0 : waiting_.front()->waitingSince());
-  share.waiting.store(waitingCount());
+  // Only changes are written: the other workers read this line. `idle` and `waiting` are
+  // sequentially consistent: a share that publishes its waiting clients and then looks for idle
+  // servers, and one that publishes an idle server and then looks for waiting clients
+  // (serverReady), must not both miss each other. The rest are hints.
+  const auto update = [](auto& field, auto value, std::memory_order order) {
+    if (field.load(std::memory_order_relaxed) != value) field.store(value, order);
+  };
+  update(share.servers, serverCount_, std::memory_order_relaxed);
+  update(share.idle, static_cast<int>(idle_.size()), std::memory_order_seq_cst);
+  update(share.waitingSince, waiting_.empty() ? uint64_t{0} : waiting_.front()->waitingSince(),
+         std::memory_order_relaxed);
+  update(share.waiting, waitingCount(), std::memory_order_seq_cst);
 }
 
 int Pool::shareDue() const {

@@ -459,6 +459,34 @@ class BackendSampler(threading.Thread):
         assert self.error is None, f"sampler failed: {self.error!r}"
         assert self.counts, "no pg_stat_activity sample was taken"
 
+    # `with BackendSampler(...) as sampler:` samples while the block runs; a failure inside the
+    # block is reported rather than the sampler's.
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.stop()
+        else:
+            self._stop_event.set()
+            self.join(timeout=30)
+        return False
+
+
+def assert_cancelled(conn, after, sql="SELECT pg_sleep(30)"):
+    """Runs `sql` on `conn` and cancels it from another thread `after` seconds in: the query
+    must fail with 57014 (without the cancel, pg_sleep(30) would end normally and nothing
+    would raise), and the connection must serve the next query."""
+    timer = threading.Timer(after, conn.cancel)
+    timer.start()
+    try:
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            conn.execute(sql)
+    finally:
+        timer.join()
+    assert conn.execute("SELECT 1").fetchone() == (1,)
+
 
 def wait_for_no_backends(pg, users=("md5user",), dbname=TEST_DB, timeout=15.0):
     """An earlier test's pgmux may take a moment to close its servers: start from zero."""

@@ -9,8 +9,8 @@ import threading
 import psycopg
 import pytest
 
-from conftest import (BackendSampler, init_pgbench_tables, pgbench_through, wait_for,
-                      wait_for_no_backends)
+from conftest import (BackendSampler, assert_cancelled, init_pgbench_tables, pgbench_through,
+                      wait_for, wait_for_no_backends)
 
 WORKERS = 2
 
@@ -47,12 +47,8 @@ def test_one_server_serves_clients_of_every_worker_without_a_new_login(pgmux, pg
     wait_for_no_backends(pg)
     mux = pgmux(default_pool_size=1,
                 settings={"workers": WORKERS, "query_wait_timeout": 30, "verbose": 1})
-    sampler = BackendSampler(pg, ["md5user"])
-    sampler.start()
-    try:
+    with BackendSampler(pg, ["md5user"]) as sampler:
         results, errors = _clients_run(mux, 20, 15, "SELECT pg_backend_pid()")
-    finally:
-        sampler.stop()
     assert errors == []
     pids = {pid for per_client in results for pid in per_client}
     assert len(pids) == 1, f"backends used: {pids}"
@@ -86,14 +82,10 @@ def test_session_mode_sessions_wait_for_a_server_of_any_worker(pgmux, pg):
     wait_for_no_backends(pg)
     mux = pgmux(pool_mode="session", default_pool_size=2,
                 settings={"workers": WORKERS, "query_wait_timeout": 60})
-    sampler = BackendSampler(pg, ["md5user"])
-    sampler.start()
-    try:
+    with BackendSampler(pg, ["md5user"]) as sampler:
         # Each client holds a server for its whole session (a short one): 12 sessions on 2
         # servers take turns, whichever worker accepted them.
         results, errors = _clients_run(mux, 12, 3, "SELECT count(*) FROM pg_sleep(0.05)")
-    finally:
-        sampler.stop()
     assert errors == []
     assert all(r == [1, 1, 1] for r in results)
     assert 1 <= max(sampler.counts) <= 2, sampler.counts
@@ -106,12 +98,7 @@ def test_cancel_reaches_the_client_whichever_worker_accepts_it(pgmux):
     conns = [mux.connect() for _ in range(8)]
     try:
         for conn in conns:
-            timer = threading.Timer(0.3, conn.cancel)
-            timer.start()
-            with pytest.raises(psycopg.errors.QueryCanceled):
-                conn.execute("SELECT pg_sleep(30)")
-            timer.join()
-            assert conn.execute("SELECT 1").fetchone() == (1,)
+            assert_cancelled(conn, after=0.3)
     finally:
         for conn in conns:
             conn.close()

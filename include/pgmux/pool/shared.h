@@ -28,7 +28,9 @@ class Pooler;
 // short of a server borrows an idle one rather than logging in a new one, and a share releasing
 // a server sees who else waits for one.
 struct PoolSlots {
-  struct Share {
+  // Written by its own worker on every server taken or given back and read by the others: one
+  // cache line each, so that two workers' writes do not keep taking a line from each other.
+  struct alignas(64) Share {
     std::atomic<int> servers{0};
     std::atomic<int> idle{0};
     std::atomic<int> waiting{0};
