@@ -385,6 +385,9 @@ const Setting kSettings[] = {
         "", kRestart, "Address of the /healthz /readyz /metrics port; pgmux's own"),
     intRow<"http_port", &C::httpPort, 0, 65535>(
         "0", kRestart, "Port for /healthz /readyz /metrics; 0 = off; pgmux's own"),
+    boolRow<"local_reset_query", &C::localResetQuery>(
+        "1", kReload,
+        "Answer a driver's reset query (asyncpg's) without a server in transaction and statement mode; pgmux's own"),
 };
 
 }  // namespace

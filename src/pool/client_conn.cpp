@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "pgmux/pool/reset_query.h"
 #include "pgmux/pool/server_conn.h"
 #include "pgmux/proto/messages.h"
 #include "pgmux/util/log.h"
@@ -167,12 +168,32 @@ void ClientConn::onRequest() {
       close(Status::ok(), false);
       return;
     }
+    if (answerResetLocally()) return;
   }
   setState(ClientState::Waiting);
   pool_->clientNeedsServer(this);
   if (state_ != ClientState::Waiting) return;
   compactPending();
   if (pendingBytes_ > kMaxPendingBytes) stream_.stopRead();
+}
+
+bool ClientConn::answerResetLocally() {
+  if (pool_->mode() == config::PoolMode::Session || !pooler_.config().localResetQuery) return false;
+  // One whole simple Query, alone in one read: what a driver sends to reset a connection.
+  if (pending_.size() != 1) return false;
+  const net::Slice& s = pending_.front();
+  const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(s.chunk->data() + s.offset), s.length);
+  proto::FrameHeader h;
+  std::string_view sql;
+  if (bytes[0] != 'Q' || proto::peekFrame(bytes, h) != proto::DecodeStatus::Ok || h.totalSize() != s.length ||
+      proto::parseQuery(bytes.subspan(proto::kFrameHeaderSize, h.bodySize()), sql) != proto::DecodeStatus::Ok) {
+    return false;
+  }
+  std::string reply;
+  if (!answerResetQuery(sql, !paramsChanged_, reply)) return false;
+  dropPending();
+  if (stream_.write(std::move(reply)) != 0) close(Status::error(sqlstate::kConnectionFailure, "client write failed"), false);
+  return true;
 }
 
 void ClientConn::compactPending() {

@@ -100,19 +100,30 @@ void encodeNoticeResponse(std::string& out, std::string_view severity, std::stri
   encodeFields(out, 'N', severity, sqlstate, message);
 }
 
+namespace {
+void putColumnDescription(std::string& out, std::string_view name, int32_t typeOid, int16_t typeLen) {
+  putCString(out, name);
+  putI32(out, 0);        // table OID: not a table column
+  putI16(out, 0);        // attribute number
+  putI32(out, typeOid);  // data type OID
+  putI16(out, typeLen);  // typlen
+  putI32(out, -1);       // typmod: none
+  putI16(out, 0);        // format: text
+}
+}  // namespace
+
 void encodeRowDescription(std::string& out, const std::vector<std::string>& columns) {
   constexpr int32_t kTextOid = 25;
   MessageWriter w(out, 'T');
   putI16(out, static_cast<int16_t>(columns.size()));
-  for (const auto& c : columns) {
-    putCString(out, c);
-    putI32(out, 0);         // table OID: not a table column
-    putI16(out, 0);         // attribute number
-    putI32(out, kTextOid);  // data type OID
-    putI16(out, -1);        // typlen: variable
-    putI32(out, -1);        // typmod: none
-    putI16(out, 0);         // format: text
-  }
+  for (const auto& c : columns) putColumnDescription(out, c, kTextOid, -1);
+  w.finish();
+}
+
+void encodeRowDescription(std::string& out, std::string_view column, int32_t typeOid, int16_t typeLen) {
+  MessageWriter w(out, 'T');
+  putI16(out, 1);
+  putColumnDescription(out, column, typeOid, typeLen);
   w.finish();
 }
 

@@ -43,6 +43,9 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   ServerConn* server() const { return server_; }
   const ParamList& params() const { return params_; }
   ParamList& params() { return params_; }
+  // A statement of the client (not pgmux's own SET) changed a tracked parameter: from now on a
+  // RESET ALL would change something, so it goes to a server.
+  void noteParamChanged() { paramsChanged_ = true; }
   bool atMessageBoundary() const {
     return scanner_.atBoundary() && (!prepared_ || !prepared_->held.active) && pending_.empty();
   }
@@ -97,6 +100,9 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   bool handleStartup(const proto::StartupPacket& pkt);
   void authDone();
   void onRequest();
+  // A request that is only a driver's reset query (reset_query.h), answered without a server:
+  // true when it was.
+  bool answerResetLocally();
   void forwardToServer(const net::Slice& s);
   // The messages of one read, written (corked) to the server; a failure or a Terminate stops it.
   void scanMessages(ServerConn* srv, const net::Slice& s, Status& failure, bool& terminate);
@@ -196,6 +202,7 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   bool admitted_ = false;        // counted in the per-database/user client limits
   bool activeTimeouts_ = false;  // query, idle-transaction or transaction timeout set
   bool trackStatements_ = false;
+  bool paramsChanged_ = false;  // see noteParamChanged()
   // A Parse, Bind, Describe or Close split across reads: collected until it can be rewritten, then
   // the rest of it passed on (a Bind's parameters) or dropped (a message answered otherwise).
   struct HeldMessage {

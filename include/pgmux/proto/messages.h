@@ -39,6 +39,9 @@ void encodeErrorResponse(std::string& out, std::string_view severity, std::strin
 void encodeNoticeResponse(std::string& out, std::string_view severity, std::string_view sqlstate,
                           std::string_view message);
 void encodeRowDescription(std::string& out, const std::vector<std::string>& columns);  // all text
+// A one-column RowDescription of type `typeOid` (size `typeLen`, -1 = variable), text format, as
+// PostgreSQL describes a function call's result: no table, no typmod.
+void encodeRowDescription(std::string& out, std::string_view column, int32_t typeOid, int16_t typeLen);
 // A DataRow; a nullptr entry in `isNull` terms: values[i] is NULL when nulls[i] is true.
 void encodeDataRow(std::string& out, const std::vector<std::string>& values,
                    const std::vector<bool>& nulls = {});

@@ -132,7 +132,8 @@ TEST_CASE("the table holds every PgBouncer key of the compat reference, plus pgm
                                         "server_tls_ciphers",
                                         "workers",
                                         "http_addr",
-                                        "http_port"};
+                                        "http_port",
+                                        "local_reset_query"};
   for (const char* key : kReferenceKeys) {
     INFO(key);
     CHECK(findSetting(key) != nullptr);

@@ -1,0 +1,79 @@
+// A driver's reset query answered locally: what counts as one, and the bytes of the reply.
+#include <catch2/catch.hpp>
+
+#include "pgmux/pool/reset_query.h"
+
+using namespace pgmux::pool;
+
+namespace {
+constexpr std::string_view kAsyncpg = "SELECT pg_advisory_unlock_all();\nCLOSE ALL;\nUNLISTEN *;\nRESET ALL;";
+
+std::string bytes(std::initializer_list<std::string_view> parts) {
+  std::string s;
+  for (auto p : parts) s.append(p);
+  return s;
+}
+}  // namespace
+
+TEST_CASE("asyncpg's reset query gets PostgreSQL 15's reply, byte for byte", "[pool][reset]") {
+  std::string out;
+  REQUIRE(answerResetQuery(kAsyncpg, true, out));
+  // Captured from PostgreSQL 15 for the same query.
+  const std::string want = bytes({
+      std::string_view("T\x00\x00\x00/\x00\x01pg_advisory_unlock_all\x00\x00\x00\x00\x00\x00\x00\x00\x00\x08\xe6"
+                       "\x00\x04\xff\xff\xff\xff\x00\x00", 48),
+      std::string_view("D\x00\x00\x00\n\x00\x01\x00\x00\x00\x00", 11),
+      std::string_view("C\x00\x00\x00\rSELECT 1\x00", 14),
+      std::string_view("C\x00\x00\x00\x15" "CLOSE CURSOR ALL\x00", 22),
+      std::string_view("C\x00\x00\x00\rUNLISTEN\x00", 14),
+      std::string_view("C\x00\x00\x00\nRESET\x00", 11),
+      std::string_view("Z\x00\x00\x00\x05I", 6),
+  });
+  CHECK(out == want);
+}
+
+TEST_CASE("case, whitespace, order and empty statements do not matter", "[pool][reset]") {
+  std::string a, b;
+  REQUIRE(answerResetQuery("  reset all ; ;unlisten   *", true, a));
+  REQUIRE(answerResetQuery("RESET ALL;\tUNLISTEN *;", true, b));
+  CHECK(a == b);
+  std::string c;
+  REQUIRE(answerResetQuery("select PG_ADVISORY_UNLOCK_ALL ( )", true, c));
+  CHECK(c.substr(0, 1) == "T");
+  CHECK(c.back() == 'I');
+}
+
+TEST_CASE("anything else is left for the server, and the output is untouched", "[pool][reset]") {
+  const char* others[] = {
+      "",
+      " ; ",
+      "SELECT 1",
+      "RESET ALL; SELECT 1",
+      "CLOSE ALL; SET search_path = x",
+      "RESET TimeZone",
+      "DISCARD ALL",
+      "UNLISTEN chan",
+      "CLOSE cur",
+      "SELECT pg_advisory_unlock_all(); -- done",
+      "SELECT pg_advisory_unlock_all(1)",
+      "SELECTpg_advisory_unlock_all()",
+      "SELECT \"pg_advisory_unlock_all\"()",
+      "SELECT pg_catalog.pg_advisory_unlock_all()",
+      "RESET ALL ALL",
+      "ROLLBACK;\nSELECT pg_advisory_unlock_all();\nCLOSE ALL;\nUNLISTEN *;\nRESET ALL;",
+  };
+  for (const char* sql : others) {
+    INFO(sql);
+    std::string out = "kept";
+    CHECK_FALSE(answerResetQuery(sql, true, out));
+    CHECK(out == "kept");
+  }
+}
+
+TEST_CASE("RESET ALL is answered only while the client's parameters are at their defaults", "[pool][reset]") {
+  std::string out;
+  CHECK_FALSE(answerResetQuery(kAsyncpg, false, out));
+  CHECK(out.empty());
+  CHECK_FALSE(answerResetQuery("RESET ALL", false, out));
+  CHECK(answerResetQuery("CLOSE ALL; UNLISTEN *", false, out));
+}
