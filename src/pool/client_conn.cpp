@@ -190,7 +190,10 @@ bool ClientConn::answerResetLocally() {
     return false;
   }
   std::string reply;
-  if (!answerResetQuery(sql, !paramsChanged_, reply)) return false;
+  bool resetAll = false;
+  if (!answerResetQuery(sql, reply, resetAll)) return false;
+  if (resetAll && !resetToDefaults(pooler_.tracked(), params_, defaults_, reply)) return false;
+  proto::encodeReadyForQuery(reply, 'I');
   dropPending();
   if (stream_.write(std::move(reply)) != 0) close(Status::error(sqlstate::kConnectionFailure, "client write failed"), false);
   return true;
@@ -706,6 +709,7 @@ void ClientConn::sendWelcome() {
   // the client asked for (those the server did not report still apply).
   params_ = pool_->trackedWelcome();
   for (const auto& [name, value] : startupParams.items()) params_.set(name, value);
+  defaults_ = params_;
   login_.reset();  // logged in: the rest of the client's life needs none of it
   proto::encodeBackendKeyData(out, cancelPid_, cancelKey_);
   proto::encodeReadyForQuery(out, 'I');

@@ -3,6 +3,8 @@
 
 #include <strings.h>
 
+#include "pgmux/proto/messages.h"
+
 namespace pgmux::pool {
 
 namespace {
@@ -13,12 +15,12 @@ bool iequals(std::string_view a, std::string_view b) {
 
 const ParamList::Items& ParamList::items() const {
   static const Items kNone;
-  return shared_ != nullptr ? shared_->items : kNone;
+  return body_ != nullptr ? body_->items : kNone;
 }
 
 ParamList ParamList::clone() const {
   ParamList copy;
-  if (shared_ != nullptr) copy.shared_ = std::make_shared<Body>(Body{shared_->items, {}, false});
+  if (body_ != nullptr) copy.body_ = new Body{body_->items, {}, 1, false};
   return copy;
 }
 
@@ -33,32 +35,34 @@ bool ParamList::set(std::string_view name, std::string_view value) {
   const std::string* have = get(name);
   if (have != nullptr && *have == value) return false;
   // Copy on write: the other holders keep the list as it was.
-  if (shared_ == nullptr) {
-    shared_ = std::make_shared<Body>();
-  } else if (shared_.use_count() > 1) {
-    shared_ = std::make_shared<Body>(Body{shared_->items, {}, false});
+  if (body_ == nullptr) {
+    body_ = new Body;
+  } else if (body_->refs > 1) {
+    Body* mine = new Body{body_->items, {}, 1, false};
+    release();
+    body_ = mine;
   }
-  shared_->keyValid = false;
-  for (auto& [k, v] : shared_->items) {
+  body_->keyValid = false;
+  for (auto& [k, v] : body_->items) {
     if (k == name) {
       v.assign(value);
       return true;
     }
   }
-  shared_->items.emplace_back(std::string(name), std::string(value));
+  body_->items.emplace_back(std::string(name), std::string(value));
   return true;
 }
 
 const std::string& ParamList::trackedKey(const TrackedParams& tracked) const {
-  if (shared_ == nullptr) {
+  if (body_ == nullptr) {
     // No value at all: the key of an empty list is one separator per tracked name.
     thread_local std::string emptyKey;
     emptyKey.assign(tracked.names().size(), '\0');
     return emptyKey;
   }
   // Computed once per shared list: the holders share the key too.
-  if (shared_->keyValid) return shared_->key;
-  std::string& key = shared_->key;
+  if (body_->keyValid) return body_->key;
+  std::string& key = body_->key;
   key.clear();
   for (const auto& name : tracked.names()) {
     // A NUL cannot occur in a value: it separates them, and marks an absent one.
@@ -68,7 +72,7 @@ const std::string& ParamList::trackedKey(const TrackedParams& tracked) const {
     }
     key.push_back('\0');
   }
-  shared_->keyValid = true;
+  body_->keyValid = true;
   return key;
 }
 
@@ -85,6 +89,34 @@ std::string_view TrackedParams::canonical(std::string_view name) const {
     if (iequals(n, name)) return n;
   }
   return {};
+}
+
+void applyReportedValue(ParamList& current, ParamList& defaults, std::string_view name, std::string_view value,
+                        bool own) {
+  const std::string* was = current.get(name);
+  const std::string* def = defaults.get(name);
+  const bool defaultFollows = own && (was == nullptr ? def == nullptr : def != nullptr && *def == *was);
+  const bool shared = current.sharesWith(defaults);
+  if (!current.set(name, value) || !defaultFollows) return;
+  if (shared) {
+    defaults = current;  // one list for both again
+  } else {
+    defaults.set(name, value);
+  }
+}
+
+bool resetToDefaults(const TrackedParams& tracked, ParamList& current, const ParamList& defaults, std::string& out) {
+  if (current.sharesWith(defaults)) return true;
+  for (const auto& name : tracked.names()) {
+    if (current.get(name) != nullptr && defaults.get(name) == nullptr) return false;
+  }
+  for (const auto& name : tracked.names()) {
+    const std::string* def = defaults.get(name);
+    const std::string* cur = current.get(name);
+    if (def != nullptr && (cur == nullptr || *cur != *def)) proto::encodeParameterStatus(out, name, *def);
+  }
+  current = defaults;  // every tracked value is the default's now: share its list
+  return true;
 }
 
 std::string quoteLiteral(std::string_view value) {

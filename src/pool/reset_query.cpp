@@ -37,7 +37,7 @@ struct Statement {
 };
 
 // Appends the reply to one statement; false when it is not one of the reset statements.
-bool answerStatement(const Statement& st, bool paramsAtDefaults, std::string& out) {
+bool answerStatement(const Statement& st, std::string& out, bool& resetAll) {
   if (st.is({"select", "pg_advisory_unlock_all", "(", ")"})) {
     proto::encodeRowDescription(out, "pg_advisory_unlock_all", kVoidOid, kVoidLen);
     proto::encodeDataRow(out, {std::string()});  // void's text form is empty, not NULL
@@ -52,8 +52,9 @@ bool answerStatement(const Statement& st, bool paramsAtDefaults, std::string& ou
     proto::encodeCommandComplete(out, "UNLISTEN");
     return true;
   }
-  if (st.is({"reset", "all"}) && paramsAtDefaults) {
+  if (st.is({"reset", "all"})) {
     proto::encodeCommandComplete(out, "RESET");
+    resetAll = true;
     return true;
   }
   return false;
@@ -61,8 +62,9 @@ bool answerStatement(const Statement& st, bool paramsAtDefaults, std::string& ou
 
 }  // namespace
 
-bool answerResetQuery(std::string_view sql, bool paramsAtDefaults, std::string& out) {
+bool answerResetQuery(std::string_view sql, std::string& out, bool& resetAll) {
   const size_t mark = out.size();
+  bool reset = false;
   auto fail = [&] {
     out.resize(mark);
     return false;
@@ -74,7 +76,7 @@ bool answerResetQuery(std::string_view sql, bool paramsAtDefaults, std::string& 
     if (c == ';') {
       // Empty statements (";;", a trailing ";") are skipped, as PostgreSQL's parser skips them.
       if (st.count > 0) {
-        if (!answerStatement(st, paramsAtDefaults, out)) return fail();
+        if (!answerStatement(st, out, reset)) return fail();
         ++statements;
         st.count = 0;
       }
@@ -96,7 +98,7 @@ bool answerResetQuery(std::string_view sql, bool paramsAtDefaults, std::string& 
     i = end;
   }
   if (statements == 0) return fail();
-  proto::encodeReadyForQuery(out, 'I');
+  resetAll = reset;
   return true;
 }
 

@@ -636,9 +636,8 @@ void ServerConn::scanReplies(const net::Slice& s) {
           params_.set(name, value);
           // The client's view follows what its session reports (a SET it ran, or our own SET's
           // canonical spelling of a value it asked for).
-          if (client_ != nullptr && !pool_.pooler().tracked().canonical(name).empty() &&
-              client_->params().set(name, value) && !swallow) {
-            client_->noteParamChanged();
+          if (client_ != nullptr && !pool_.pooler().tracked().canonical(name).empty()) {
+            client_->reportedParam(name, value, swallow);
           }
         }
         break;

@@ -1,7 +1,7 @@
 # A driver's connection-reset query (asyncpg's "SELECT pg_advisory_unlock_all(); CLOSE ALL;
 # UNLISTEN *; RESET ALL;") in transaction mode: answered by pgmux without a server, with the
-# bytes PostgreSQL would send; forwarded when the client changed a tracked parameter, in session
-# mode, and with local_reset_query = 0.
+# bytes PostgreSQL would send, RESET ALL taking the client's tracked parameters back to its
+# welcome's values; forwarded in session mode and with local_reset_query = 0.
 import asyncio
 import threading
 
@@ -100,19 +100,35 @@ def test_startup_parameters_survive_the_reset_as_on_postgres(pgmux, pg):
         assert direct.execute("SHOW TimeZone").fetchone()[0] == "Europe/Paris"
 
 
-def test_after_a_set_the_reset_goes_to_a_server_and_undoes_it(pgmux, pg):
+def test_the_reset_undoes_the_clients_set_as_on_postgres(pgmux, pg):
     with pg.connect() as direct:
         default = direct.execute("SHOW TimeZone").fetchone()[0]
-    assert default != "America/New_York"
+    assert default not in ("America/New_York", "Europe/Paris")
     mux = pgmux(auth_type="trust", default_pool_size=1)
     a = _raw(mux)
     pid = _server_pid(a)
-    a.run("SET TimeZone = 'America/New_York'")
+    a.run("SET TimeZone = 'America/New_York'; SET DateStyle = 'German'")
+    a.run("SELECT 1")
     reply = a.run(ASYNCPG_RESET).messages
-    assert _last_query(pg, pid) == ASYNCPG_RESET
-    assert _parameter_statuses(reply) == {"TimeZone": default}
+    assert _last_query(pg, pid) == "SELECT 1"
+    # PostgreSQL reports each value RESET ALL changed, after the statements, before ReadyForQuery.
+    assert [k for k, _ in reply] == [b"T", b"D", b"C", b"C", b"C", b"C", b"S", b"S", b"Z"]
+    assert _parameter_statuses(reply) == {"TimeZone": default, "DateStyle": "ISO, MDY"}
     assert a.run("SHOW TimeZone").rows == [(default,)]
+    assert a.run("SHOW DateStyle").rows == [("ISO, MDY",)]
     a.close()
+
+    # A value from the startup packet is what RESET ALL goes back to, on PostgreSQL and here.
+    b = _raw(mux, extra_params=(("TimeZone", "Europe/Paris"),))
+    b.run("SET TimeZone = 'America/New_York'")
+    reply = b.run(ASYNCPG_RESET).messages
+    assert _parameter_statuses(reply) == {"TimeZone": "Europe/Paris"}
+    assert b.run("SHOW TimeZone").rows == [("Europe/Paris",)]
+    b.close()
+    with pg.connect(options="-c TimeZone=Europe/Paris") as direct:
+        direct.execute("SET TimeZone = 'America/New_York'")
+        direct.execute(ASYNCPG_RESET)
+        assert direct.execute("SHOW TimeZone").fetchone()[0] == "Europe/Paris"
 
 
 async def _asyncpg_releases(mux, queried, held):

@@ -43,9 +43,10 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   ServerConn* server() const { return server_; }
   const ParamList& params() const { return params_; }
   ParamList& params() { return params_; }
-  // A statement of the client (not pgmux's own SET) changed a tracked parameter: from now on a
-  // RESET ALL would change something, so it goes to a server.
-  void noteParamChanged() { paramsChanged_ = true; }
+  // A tracked value its server reported; `own` when it answers pgmux's own SET (params.h).
+  void reportedParam(std::string_view name, std::string_view value, bool own) {
+    applyReportedValue(params_, defaults_, name, value, own);
+  }
   bool atMessageBoundary() const {
     return scanner_.atBoundary() && (!prepared_ || !prepared_->held.active) && pending_.empty();
   }
@@ -176,7 +177,8 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   std::unique_ptr<Login> login_;
   Pool* pool_ = nullptr;
   ServerConn* server_ = nullptr;
-  ParamList params_;  // the client's view of the tracked values
+  ParamList params_;    // the client's view of the tracked values
+  ParamList defaults_;  // what RESET ALL gives back: the welcome's values (mostly one list with params_)
   // Timeouts (loop clock, ms; 0 = not running).
   net::DeadlineTimer timer_;
   uint64_t connectedAt_ = 0;
@@ -202,7 +204,6 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   bool admitted_ = false;        // counted in the per-database/user client limits
   bool activeTimeouts_ = false;  // query, idle-transaction or transaction timeout set
   bool trackStatements_ = false;
-  bool paramsChanged_ = false;  // see noteParamChanged()
   // A Parse, Bind, Describe or Close split across reads: collected until it can be rewritten, then
   // the rest of it passed on (a Bind's parameters) or dropped (a message answered otherwise).
   struct HeldMessage {

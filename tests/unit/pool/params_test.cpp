@@ -75,3 +75,84 @@ TEST_CASE("trackedKey is equal exactly when no SET is needed", "[pool][params]")
   server.set("search_path", "");
   CHECK(client.trackedKey(tracked) == server.trackedKey(tracked));
 }
+
+namespace {
+// The ParameterStatus messages in `bytes`, as name=value strings in order.
+std::vector<std::string> parameterStatuses(const std::string& bytes) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos + 5 <= bytes.size()) {
+    const auto len = (static_cast<uint32_t>(static_cast<uint8_t>(bytes[pos + 1])) << 24) |
+                     (static_cast<uint32_t>(static_cast<uint8_t>(bytes[pos + 2])) << 16) |
+                     (static_cast<uint32_t>(static_cast<uint8_t>(bytes[pos + 3])) << 8) |
+                     static_cast<uint32_t>(static_cast<uint8_t>(bytes[pos + 4]));
+    if (bytes[pos] == 'S') {
+      const std::string body = bytes.substr(pos + 5, len - 4);
+      const std::string name = body.c_str();
+      const std::string value = body.c_str() + name.size() + 1;
+      out.push_back(name + "=" + value);
+    }
+    pos += 1 + len;
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("RESET ALL brings a client's view back to its welcome values, reporting each change", "[pool][params]") {
+  const TrackedParams tracked({});
+  ParamList welcome;
+  welcome.set("TimeZone", "Europe/Paris");  // from the startup packet
+  welcome.set("DateStyle", "ISO, MDY");
+  ParamList current = welcome;
+  ParamList defaults = welcome;
+  std::string out;
+  // Nothing changed: nothing to report, and the lists stay one.
+  REQUIRE(resetToDefaults(tracked, current, defaults, out));
+  CHECK(out.empty());
+  CHECK(current.sharesWith(defaults));
+
+  // A statement of the client changed two values.
+  applyReportedValue(current, defaults, "DateStyle", "German, DMY", false);
+  applyReportedValue(current, defaults, "TimeZone", "UTC", false);
+  CHECK(*defaults.get("DateStyle") == "ISO, MDY");
+  REQUIRE(resetToDefaults(tracked, current, defaults, out));
+  CHECK(parameterStatuses(out) == std::vector<std::string>{"DateStyle=ISO, MDY", "TimeZone=Europe/Paris"});
+  CHECK(*current.get("TimeZone") == "Europe/Paris");
+  CHECK(current.sharesWith(defaults));
+}
+
+TEST_CASE("the server's spelling of a value pgmux set for the client becomes its default too", "[pool][params]") {
+  const TrackedParams tracked({});
+  ParamList current;
+  current.set("client_encoding", "utf8");  // as the startup packet had it
+  ParamList defaults = current;
+  // pgmux's SET of the client's value, reported back in the server's spelling.
+  applyReportedValue(current, defaults, "client_encoding", "UTF8", true);
+  CHECK(*current.get("client_encoding") == "UTF8");
+  CHECK(*defaults.get("client_encoding") == "UTF8");
+  CHECK(current.sharesWith(defaults));
+  // So RESET ALL has nothing to report, and the next server needs no SET for it.
+  std::string out;
+  REQUIRE(resetToDefaults(tracked, current, defaults, out));
+  CHECK(out.empty());
+
+  // After a change by the client, pgmux's SET of the new value on another server does not move
+  // the default, whatever the spelling.
+  applyReportedValue(current, defaults, "client_encoding", "latin1", false);
+  applyReportedValue(current, defaults, "client_encoding", "LATIN1", true);
+  CHECK(*current.get("client_encoding") == "LATIN1");
+  CHECK(*defaults.get("client_encoding") == "UTF8");
+}
+
+TEST_CASE("RESET ALL of a value the welcome did not have is left to a server", "[pool][params]") {
+  const TrackedParams tracked({"search_path"});
+  ParamList current;
+  current.set("TimeZone", "UTC");
+  ParamList defaults = current;
+  applyReportedValue(current, defaults, "search_path", "app", false);
+  applyReportedValue(current, defaults, "TimeZone", "Asia/Tokyo", false);
+  std::string out;
+  CHECK_FALSE(resetToDefaults(tracked, current, defaults, out));
+  CHECK(out.empty());
+  CHECK(*current.get("TimeZone") == "Asia/Tokyo");
+}
