@@ -19,45 +19,66 @@ bool isWordChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-// One statement's tokens: words (identifiers, keywords) and the punctuation ( ) *.
+// The statements a reset query is made of, as tokens: words (compared ignoring case) and the
+// punctuation ( ) *.
+enum class Form : uint8_t { UnlockAll, CloseAll, UnlistenAll, ResetAll };
+struct FormSpec {
+  Form form;
+  size_t count;
+  std::array<std::string_view, 4> tokens;
+};
+constexpr FormSpec kForms[] = {
+    {Form::UnlockAll, 4, {"select", "pg_advisory_unlock_all", "(", ")"}},
+    {Form::CloseAll, 2, {"close", "all"}},
+    {Form::UnlistenAll, 2, {"unlisten", "*"}},
+    {Form::ResetAll, 2, {"reset", "all"}},
+};
+constexpr unsigned kAllForms = (1u << std::size(kForms)) - 1;
+
+// One statement read token by token: the forms it can still be. Any other query fails at its
+// first token that no form has (an ordinary SELECT at its second).
 struct Statement {
-  static constexpr size_t kMaxTokens = 4;
-  std::array<std::string_view, kMaxTokens> tokens{};
+  unsigned candidates = kAllForms;
   size_t count = 0;
 
-  bool is(std::initializer_list<std::string_view> want) const {
-    if (want.size() != count) return false;
-    size_t i = 0;
-    for (std::string_view w : want) {
-      const std::string_view t = tokens[i++];
-      if (t.size() != w.size() || strncasecmp(t.data(), w.data(), w.size()) != 0) return false;
+  bool add(std::string_view token) {
+    for (size_t f = 0; f < std::size(kForms); ++f) {
+      const FormSpec& spec = kForms[f];
+      if ((candidates & (1u << f)) == 0) continue;
+      const bool fits = count < spec.count && token.size() == spec.tokens[count].size() &&
+                        strncasecmp(token.data(), spec.tokens[count].data(), token.size()) == 0;
+      if (!fits) candidates &= ~(1u << f);
     }
-    return true;
+    ++count;
+    return candidates != 0;
+  }
+  // The form the statement is, once whole; null when it stopped short of every form.
+  const FormSpec* complete() const {
+    for (size_t f = 0; f < std::size(kForms); ++f) {
+      if ((candidates & (1u << f)) != 0 && kForms[f].count == count) return &kForms[f];
+    }
+    return nullptr;
   }
 };
 
-// Appends the reply to one statement; false when it is not one of the reset statements.
-bool answerStatement(const Statement& st, std::string& out, bool& resetAll) {
-  if (st.is({"select", "pg_advisory_unlock_all", "(", ")"})) {
-    proto::encodeRowDescription(out, "pg_advisory_unlock_all", kVoidOid, kVoidLen);
-    proto::encodeDataRow(out, {std::string()});  // void's text form is empty, not NULL
-    proto::encodeCommandComplete(out, "SELECT 1");
-    return true;
+// Appends PostgreSQL's reply to one statement.
+void answerStatement(Form form, std::string& out) {
+  switch (form) {
+    case Form::UnlockAll:
+      proto::encodeRowDescription(out, "pg_advisory_unlock_all", kVoidOid, kVoidLen);
+      proto::encodeDataRow(out, {std::string()});  // void's text form is empty, not NULL
+      proto::encodeCommandComplete(out, "SELECT 1");
+      return;
+    case Form::CloseAll:
+      proto::encodeCommandComplete(out, "CLOSE CURSOR ALL");
+      return;
+    case Form::UnlistenAll:
+      proto::encodeCommandComplete(out, "UNLISTEN");
+      return;
+    case Form::ResetAll:
+      proto::encodeCommandComplete(out, "RESET");
+      return;
   }
-  if (st.is({"close", "all"})) {
-    proto::encodeCommandComplete(out, "CLOSE CURSOR ALL");
-    return true;
-  }
-  if (st.is({"unlisten", "*"})) {
-    proto::encodeCommandComplete(out, "UNLISTEN");
-    return true;
-  }
-  if (st.is({"reset", "all"})) {
-    proto::encodeCommandComplete(out, "RESET");
-    resetAll = true;
-    return true;
-  }
-  return false;
 }
 
 }  // namespace
@@ -76,9 +97,12 @@ bool answerResetQuery(std::string_view sql, std::string& out, bool& resetAll) {
     if (c == ';') {
       // Empty statements (";;", a trailing ";") are skipped, as PostgreSQL's parser skips them.
       if (st.count > 0) {
-        if (!answerStatement(st, out, reset)) return fail();
+        const FormSpec* spec = st.complete();
+        if (spec == nullptr) return fail();
+        answerStatement(spec->form, out);
+        reset = reset || spec->form == Form::ResetAll;
         ++statements;
-        st.count = 0;
+        st = Statement{};
       }
       ++i;
       continue;
@@ -87,14 +111,13 @@ bool answerResetQuery(std::string_view sql, std::string& out, bool& resetAll) {
       ++i;
       continue;
     }
-    if (st.count == Statement::kMaxTokens) return fail();
     size_t end = i + 1;
     if (isWordChar(c)) {
       while (end < sql.size() && isWordChar(sql[end])) ++end;
     } else if (c != '(' && c != ')' && c != '*') {
       return fail();  // quotes, comments, operators: not a reset statement
     }
-    st.tokens[st.count++] = sql.substr(i, end - i);
+    if (!st.add(sql.substr(i, end - i))) return fail();
     i = end;
   }
   if (statements == 0) return fail();
