@@ -184,11 +184,12 @@ bool ClientConn::answerResetLocally() {
   const net::Slice& s = pending_.front();
   const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(s.chunk->data() + s.offset), s.length);
   proto::FrameHeader h;
-  std::string_view sql;
   if (bytes[0] != 'Q' || proto::peekFrame(bytes, h) != proto::DecodeStatus::Ok || h.totalSize() != s.length ||
-      proto::parseQuery(bytes.subspan(proto::kFrameHeaderSize, h.bodySize()), sql) != proto::DecodeStatus::Ok) {
+      h.bodySize() == 0 || bytes.back() != 0) {
     return false;
   }
+  // The query text up to its terminating NUL; one inside it fails the match as a foreign byte.
+  const std::string_view sql(reinterpret_cast<const char*>(bytes.data()) + proto::kFrameHeaderSize, h.bodySize() - 1);
   std::string reply;
   bool resetAll = false;
   if (!answerResetQuery(sql, reply, resetAll)) return false;

@@ -1,9 +1,8 @@
 // A driver's connection-reset query answered without a server.
 #include "pgmux/pool/reset_query.h"
 
-#include <strings.h>
-
 #include <array>
+#include <cstdint>
 
 #include "pgmux/proto/messages.h"
 
@@ -14,9 +13,29 @@ namespace {
 constexpr int32_t kVoidOid = 2278;  // pg_advisory_unlock_all() returns void
 constexpr int16_t kVoidLen = 4;
 
-bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-bool isWordChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+// What a byte is to the tokenizer; a table, since every Idle client's simple Query is read here.
+enum class ByteClass : uint8_t { Other, Space, Word, Punct, Semicolon };
+constexpr std::array<ByteClass, 256> kByteClass = [] {
+  std::array<ByteClass, 256> t{};
+  for (unsigned char c : {' ', '\t', '\n', '\r', '\f', '\v'}) t[c] = ByteClass::Space;
+  for (int c = 'a'; c <= 'z'; ++c) t[static_cast<size_t>(c)] = ByteClass::Word;
+  for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<size_t>(c)] = ByteClass::Word;
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<size_t>(c)] = ByteClass::Word;
+  t['_'] = ByteClass::Word;
+  for (unsigned char c : {'(', ')', '*'}) t[c] = ByteClass::Punct;
+  t[';'] = ByteClass::Semicolon;
+  return t;
+}();
+ByteClass classOf(char c) { return kByteClass[static_cast<unsigned char>(c)]; }
+
+// `token` equals `lower` (lower case) ignoring ASCII case.
+bool equalsFolded(std::string_view token, std::string_view lower) {
+  if (token.size() != lower.size()) return false;
+  for (size_t i = 0; i < token.size(); ++i) {
+    const char c = token[i];
+    if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c) != lower[i]) return false;
+  }
+  return true;
 }
 
 // The statements a reset query is made of, as tokens: words (compared ignoring case) and the
@@ -45,8 +64,7 @@ struct Statement {
     for (size_t f = 0; f < std::size(kForms); ++f) {
       const FormSpec& spec = kForms[f];
       if ((candidates & (1u << f)) == 0) continue;
-      const bool fits = count < spec.count && token.size() == spec.tokens[count].size() &&
-                        strncasecmp(token.data(), spec.tokens[count].data(), token.size()) == 0;
+      const bool fits = count < spec.count && equalsFolded(token, spec.tokens[count]);
       if (!fits) candidates &= ~(1u << f);
     }
     ++count;
@@ -84,6 +102,14 @@ void answerStatement(Form form, std::string& out) {
 }  // namespace
 
 bool answerResetQuery(std::string_view sql, std::string& out, bool& resetAll) {
+  // Most queries are not one, and most fail this first: before its trailing spaces and `;` a
+  // reset query ends in "ALL", "*" or ")".
+  size_t end = sql.size();
+  while (end > 0 && (classOf(sql[end - 1]) == ByteClass::Space || sql[end - 1] == ';')) --end;
+  if (end == 0) return false;
+  const char last = sql[end - 1];
+  if (last != '*' && last != ')' && !(end >= 3 && equalsFolded(sql.substr(end - 3, 3), "all"))) return false;
+
   const size_t mark = out.size();
   bool reset = false;
   auto fail = [&] {
@@ -93,32 +119,35 @@ bool answerResetQuery(std::string_view sql, std::string& out, bool& resetAll) {
   Statement st;
   size_t statements = 0;
   for (size_t i = 0; i <= sql.size();) {
-    const char c = i < sql.size() ? sql[i] : ';';
-    if (c == ';') {
-      // Empty statements (";;", a trailing ";") are skipped, as PostgreSQL's parser skips them.
-      if (st.count > 0) {
-        const FormSpec* spec = st.complete();
-        if (spec == nullptr) return fail();
-        answerStatement(spec->form, out);
-        reset = reset || spec->form == Form::ResetAll;
-        ++statements;
-        st = Statement{};
-      }
-      ++i;
-      continue;
+    const ByteClass k = i < sql.size() ? classOf(sql[i]) : ByteClass::Semicolon;
+    switch (k) {
+      case ByteClass::Semicolon:
+        // Empty statements (";;", a trailing ";") are skipped, as PostgreSQL's parser skips them.
+        if (st.count > 0) {
+          const FormSpec* spec = st.complete();
+          if (spec == nullptr) return fail();
+          answerStatement(spec->form, out);
+          reset = reset || spec->form == Form::ResetAll;
+          ++statements;
+          st = Statement{};
+        }
+        ++i;
+        continue;
+      case ByteClass::Space:
+        ++i;
+        continue;
+      case ByteClass::Other:
+        return fail();  // quotes, comments, operators: not a reset statement
+      case ByteClass::Word:
+      case ByteClass::Punct:
+        break;
     }
-    if (isSpace(c)) {
-      ++i;
-      continue;
+    size_t tokenEnd = i + 1;
+    if (k == ByteClass::Word) {
+      while (tokenEnd < sql.size() && classOf(sql[tokenEnd]) == ByteClass::Word) ++tokenEnd;
     }
-    size_t end = i + 1;
-    if (isWordChar(c)) {
-      while (end < sql.size() && isWordChar(sql[end])) ++end;
-    } else if (c != '(' && c != ')' && c != '*') {
-      return fail();  // quotes, comments, operators: not a reset statement
-    }
-    if (!st.add(sql.substr(i, end - i))) return fail();
-    i = end;
+    if (!st.add(sql.substr(i, tokenEnd - i))) return fail();
+    i = tokenEnd;
   }
   if (statements == 0) return fail();
   resetAll = reset;
