@@ -634,8 +634,8 @@ void ServerConn::scanReplies(const net::Slice& s) {
         std::string name, value;
         if (m.captured && proto::parseParameterStatus(m.body, name, value) == proto::DecodeStatus::Ok) {
           params_.set(name, value);
-          // The client's view follows what its session reports (a SET it ran, or our own SET's
-          // canonical spelling of a value it asked for).
+          // The client's view follows what its session reports: a SET it ran, or our own SET's
+          // canonical spelling of a value it asked for (which its RESET ALL defaults follow too).
           if (client_ != nullptr && !pool_.pooler().tracked().canonical(name).empty()) {
             client_->reportedParam(name, value, swallow);
           }

@@ -51,7 +51,8 @@ def test_other_queries_go_to_a_server(pgmux, pg):
     mux = pgmux(auth_type="trust", default_pool_size=1)
     a = _raw(mux)
     pid = _server_pid(a)
-    for sql in ("RESET ALL; SELECT 1", "DISCARD ALL", "UNLISTEN chan", "RESET TimeZone"):
+    for sql in ("RESET ALL; SELECT 1", "DISCARD ALL", "UNLISTEN chan", "RESET TimeZone", "SELECT now()",
+                "SELECT pg_advisory_unlock_all(), 1", "CLOSE ALL; -- all"):
         a.run(sql)
         assert _last_query(pg, pid) == sql
     a.close()

@@ -42,7 +42,6 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   uint64_t id() const { return id_; }
   ServerConn* server() const { return server_; }
   const ParamList& params() const { return params_; }
-  ParamList& params() { return params_; }
   // A tracked value its server reported; `own` when it answers pgmux's own SET (params.h).
   void reportedParam(std::string_view name, std::string_view value, bool own) {
     applyReportedValue(params_, defaults_, name, value, own);
