@@ -196,7 +196,11 @@ bool ClientConn::answerResetLocally() {
   if (resetAll && !resetToDefaults(pooler_.tracked(), params_, defaults_, reply)) return false;
   proto::encodeReadyForQuery(reply, 'I');
   dropPending();
-  if (stream_.write(std::move(reply)) != 0) close(Status::error(sqlstate::kConnectionFailure, "client write failed"), false);
+  if (stream_.write(std::move(reply)) != 0) {
+    close(Status::error(sqlstate::kConnectionFailure, "client write failed"), false);
+    return true;
+  }
+  setState(ClientState::Idle);  // a request answered: idle from now (client_idle_timeout)
   return true;
 }
 

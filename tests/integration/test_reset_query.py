@@ -3,7 +3,9 @@
 # bytes PostgreSQL would send, RESET ALL taking the client's tracked parameters back to its
 # welcome's values; forwarded in session mode and with local_reset_query = 0.
 import asyncio
+import select
 import threading
+import time
 
 import asyncpg
 
@@ -130,6 +132,26 @@ def test_the_reset_undoes_the_clients_set_as_on_postgres(pgmux, pg):
         direct.execute("SET TimeZone = 'America/New_York'")
         direct.execute(ASYNCPG_RESET)
         assert direct.execute("SHOW TimeZone").fetchone()[0] == "Europe/Paris"
+
+
+def test_a_client_that_only_resets_is_not_idle(pgmux):
+    # client_idle_timeout counts from the last request, answered by pgmux or by a server.
+    mux = pgmux(auth_type="trust", default_pool_size=1, settings={"client_idle_timeout": 2})
+    idle, resetting = _raw(mux), _raw(mux)
+    deadline = time.monotonic() + 30
+    while not select.select([idle.sock], [], [], 0.2)[0]:
+        assert time.monotonic() < deadline, "the idle client was never closed"
+        assert resetting.run(ASYNCPG_RESET).status == b"I"
+    closed = idle.read_until_ready_or_closed()[0]
+    assert RawSession.error_of(closed)["M"] == "client_idle_timeout"
+    # Longer than the timeout again, with only reset queries: still served.
+    until = time.monotonic() + 3
+    while time.monotonic() < until:
+        result = resetting.run(ASYNCPG_RESET)
+        assert not result.closed and result.error is None
+        time.sleep(0.2)
+    assert resetting.run("SELECT 1").rows == [("1",)]
+    resetting.close()
 
 
 async def _asyncpg_releases(mux, queried, held):
