@@ -44,9 +44,13 @@ void DeadlineQueue::siftDown(size_t i) {
   place(i, t);
 }
 
-void DeadlineQueue::insert(DeadlineTimer* t) {
+void DeadlineQueue::push(DeadlineTimer* t) {
   heap_.push_back(t);
   siftUp(heap_.size() - 1);
+}
+
+void DeadlineQueue::insert(DeadlineTimer* t) {
+  push(t);
   rearm();
 }
 
@@ -103,8 +107,7 @@ void DeadlineQueue::wake() {
     if (t->deadline_ == 0) continue;  // cleared since: it leaves the heap
     if (t->deadline_ > now) {         // moved later since: back in at its new time
       t->wakeAt_ = t->deadline_;
-      heap_.push_back(t);
-      siftUp(heap_.size() - 1);
+      push(t);
       continue;
     }
     t->deadline_ = 0;

@@ -158,7 +158,6 @@ void ClientConn::dropPending() {
   pendingBytes_ = 0;
 }
 
-
 void ClientConn::onRequest() {
   if (pending_.empty()) return;
   // A lone Terminate needs no server.

@@ -52,28 +52,25 @@ constexpr FormSpec kForms[] = {
     {Form::UnlistenAll, 2, {"unlisten", "*"}},
     {Form::ResetAll, 2, {"reset", "all"}},
 };
-constexpr unsigned kAllForms = (1u << std::size(kForms)) - 1;
+constexpr size_t kMaxTokens = 4;
 
-// One statement read token by token: the forms it can still be. Any other query fails at its
-// first token that no form has (an ordinary SELECT at its second).
+// One statement's tokens, up to the most a form has.
 struct Statement {
-  unsigned candidates = kAllForms;
+  std::array<std::string_view, kMaxTokens> tokens{};
   size_t count = 0;
 
   bool add(std::string_view token) {
-    for (size_t f = 0; f < std::size(kForms); ++f) {
-      const FormSpec& spec = kForms[f];
-      if ((candidates & (1u << f)) == 0) continue;
-      const bool fits = count < spec.count && equalsFolded(token, spec.tokens[count]);
-      if (!fits) candidates &= ~(1u << f);
-    }
-    ++count;
-    return candidates != 0;
+    if (count == kMaxTokens) return false;
+    tokens[count++] = token;
+    return true;
   }
-  // The form the statement is, once whole; null when it stopped short of every form.
-  const FormSpec* complete() const {
-    for (size_t f = 0; f < std::size(kForms); ++f) {
-      if ((candidates & (1u << f)) != 0 && kForms[f].count == count) return &kForms[f];
+  // The form the statement is; null when it is none of them.
+  const FormSpec* form() const {
+    for (const FormSpec& spec : kForms) {
+      if (spec.count != count) continue;
+      size_t i = 0;
+      while (i < count && equalsFolded(tokens[i], spec.tokens[i])) ++i;
+      if (i == count) return &spec;
     }
     return nullptr;
   }
@@ -124,7 +121,7 @@ bool answerResetQuery(std::string_view sql, std::string& out, bool& resetAll) {
       case ByteClass::Semicolon:
         // Empty statements (";;", a trailing ";") are skipped, as PostgreSQL's parser skips them.
         if (st.count > 0) {
-          const FormSpec* spec = st.complete();
+          const FormSpec* spec = st.form();
           if (spec == nullptr) return fail();
           answerStatement(spec->form, out);
           reset = reset || spec->form == Form::ResetAll;

@@ -49,7 +49,7 @@ DecodeStatus FrameScanner::next(std::span<const uint8_t> chunk, size_t& pos, Sca
         hdrHave_ = 0;
       }
       inBody_ = true;
-      bodyLeft_ = cur_.length - 4;
+      bodyLeft_ = static_cast<uint32_t>(cur_.bodySize());
       capturing_ = bodyLeft_ <= captureLimit_;
       // The body lies wholly in this chunk: point at it, copy nothing.
       if (n - pos >= bodyLeft_) {

@@ -38,7 +38,8 @@ class DeadlineQueue {
 
  private:
   friend class DeadlineTimer;
-  void insert(DeadlineTimer* t);
+  void insert(DeadlineTimer* t);  // push, then rearm
+  void push(DeadlineTimer* t);
   void moveEarlier(DeadlineTimer* t);
   void erase(DeadlineTimer* t);
   void removeAt(size_t i);
