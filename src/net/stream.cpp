@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -35,6 +36,7 @@ struct WriteBatch {
     size_t length = 0;
   };
   std::vector<Piece> pieces;
+  size_t bytes = 0;  // in all pieces
   std::string owned;
   std::vector<uv_buf_t> bufs;
   WriteBatch* nextSpare = nullptr;
@@ -55,7 +57,42 @@ struct SpareBatches {
   }
 };
 thread_local SpareBatches t_spareBatchesOwner;
+
+// The thread's streams whose gathered writes wait for flushDeferred(), each at most once; a
+// stream destroyed meanwhile leaves a null.
+thread_local std::vector<Stream*> t_deferred;
 }  // namespace
+
+Stream::~Stream() {
+  close();
+  if (listed_) std::replace(t_deferred.begin(), t_deferred.end(), this, static_cast<Stream*>(nullptr));
+}
+
+int Stream::uncorkDeferred() {
+  if (batch_ == nullptr) return 0;
+  if (h_ == nullptr || batch_->bytes >= kDeferLimit) return uncork();
+  if (!listed_) {
+    listed_ = true;
+    t_deferred.push_back(this);
+  }
+  return 0;
+}
+
+void Stream::flushDeferred() {
+  // By index: a handler told of a failure may defer more writes, which are flushed in this
+  // round too.
+  for (size_t i = 0; i < t_deferred.size(); ++i) {
+    Stream* s = t_deferred[i];
+    if (s == nullptr) continue;
+    s->listed_ = false;
+    const int rc = s->uncork();  // nothing if an uncork() or close() came first
+    if (rc != 0 && s->h_ != nullptr) {
+      s->stopRead();
+      s->handler_->onStreamEnd(rc);
+    }
+  }
+  t_deferred.clear();
+}
 
 void Stream::cork() {
   if (batch_ != nullptr) return;
@@ -215,6 +252,7 @@ int Stream::queueWrite(Chunk* chunk, const char* base, size_t len, std::string* 
 int Stream::write(const Slice& s) {
   if (s.length == 0) return 0;
   if (batch_ != nullptr) {
+    batch_->bytes += s.length;
     // Adjacent slices of one chunk join into one piece.
     auto& pieces = batch_->pieces;
     if (!pieces.empty() && pieces.back().chunk == s.chunk && pieces.back().offset + pieces.back().length == s.offset) {
@@ -237,6 +275,7 @@ int Stream::write(std::string bytes) {
 int Stream::append(std::string_view bytes) {
   if (bytes.empty()) return 0;
   if (batch_ == nullptr) return write(std::string(bytes));
+  batch_->bytes += bytes.size();
   // Bytes of our own right after bytes of our own join into one piece.
   auto& pieces = batch_->pieces;
   if (!pieces.empty() && pieces.back().chunk == nullptr) {
@@ -255,6 +294,7 @@ void Stream::dropBatch() {
     if (p.chunk != nullptr) p.chunk->unref();
   }
   b->pieces.clear();
+  b->bytes = 0;
   b->owned.clear();
   b->bufs.clear();
   if (b->owned.capacity() > 64 * 1024) b->owned.shrink_to_fit();
@@ -332,14 +372,16 @@ void Stream::writeCb(uv_write_t* req, int status) {
     s->handler_->onStreamEnd(status);
     return;
   }
-  if (s->wantDrain_ && s->queuedBytes() <= kLowWater) {
+  // The queue alone: what is gathered meanwhile goes out without a callback of its own.
+  if (s->wantDrain_ && uv_stream_get_write_queue_size(s->h_) <= kLowWater) {
     s->wantDrain_ = false;
     s->handler_->onStreamDrained();
   }
 }
 
 size_t Stream::queuedBytes() const {
-  return h_ == nullptr ? 0 : uv_stream_get_write_queue_size(h_);
+  if (h_ == nullptr) return 0;
+  return uv_stream_get_write_queue_size(h_) + (batch_ != nullptr ? batch_->bytes : 0);
 }
 
 void Stream::setNoDelay() {

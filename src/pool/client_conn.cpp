@@ -264,7 +264,7 @@ void ClientConn::forwardToServer(const net::Slice& s) {
   bool terminate = false;
   srv->stream().cork();
   scanMessages(srv, s, failure, terminate);
-  const int rc = srv->stream().uncork();
+  const int rc = srv->stream().uncorkDeferred();
   if (!failure.isOk()) {
     srv->markDirty();
     close(failure);

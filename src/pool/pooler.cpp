@@ -77,11 +77,20 @@ Pooler::Pooler(uv_loop_t* loop, Shared& shared, int index, std::shared_ptr<const
   check_->data = this;
   uv_check_start(check_, checkCb);
   uv_unref(reinterpret_cast<uv_handle_t*>(check_));
+  // Writes deferred by forwarding (net::Stream::uncorkDeferred) go out at the end of each round
+  // of events (checkCb) and, for those made by timers and close callbacks, before the loop
+  // polls again.
+  prepare_ = new uv_prepare_t;
+  uv_prepare_init(loop_, prepare_);
+  uv_prepare_start(prepare_, [](uv_prepare_t*) noexcept { net::Stream::flushDeferred(); });
+  uv_unref(reinterpret_cast<uv_handle_t*>(prepare_));
 }
 
 Pooler::~Pooler() {
   check_->data = nullptr;
   uv_close(reinterpret_cast<uv_handle_t*>(check_), [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
+  uv_close(reinterpret_cast<uv_handle_t*>(prepare_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_prepare_t*>(h); });
   for (Deferred* d : graveyard_) delete d;
 }
 
@@ -298,6 +307,7 @@ void Pooler::deferDelete(Deferred* obj) { graveyard_.push_back(obj); }
 void Pooler::checkCb(uv_check_t* h) {
   auto* self = static_cast<Pooler*>(h->data);
   if (self == nullptr) return;
+  net::Stream::flushDeferred();  // this round's forwarded writes, before anything is deleted
   // Deleting may queue more (a destructor never does today), so swap first.
   std::vector<Deferred*> dead;
   dead.swap(self->graveyard_);

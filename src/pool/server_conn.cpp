@@ -485,15 +485,15 @@ bool ServerConn::forwardRange(const net::Slice& s, size_t start, size_t end) {
 
 void ServerConn::processData(const net::Slice& s) {
   ClientConn* c = client_;
-  const bool corked = c != nullptr && c->tracksStatements();
-  if (!corked) {
+  if (c == nullptr) {
     scanReplies(s);
     return;
   }
-  // Swallowed and rewritten replies split a read into pieces: one writev for all of them.
+  // Swallowed and rewritten replies split a read into pieces: one writev for all of them, once
+  // this round of events is handled (Stream::uncorkDeferred).
   c->corkWrites();
   scanReplies(s);
-  if (c->uncorkWrites() != 0 && c->state() != ClientState::Closing) {
+  if (c->uncorkWritesDeferred() != 0 && c->state() != ClientState::Closing) {
     c->close(Status::error(sqlstate::kConnectionFailure, "client write failed"), false);
   }
 }

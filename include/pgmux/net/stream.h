@@ -45,9 +45,10 @@ class Stream {
  public:
   static constexpr size_t kHighWater = 256 * 1024;
   static constexpr size_t kLowWater = 64 * 1024;
+  static constexpr size_t kDeferLimit = 64 * 1024;
 
   Stream(uv_loop_t* loop, StreamHandler* handler) : loop_(loop), handler_(handler) {}
-  ~Stream() { close(); }
+  ~Stream();
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
@@ -83,7 +84,17 @@ class Stream {
   // connection holds none.
   void cork();
   int uncork();
-  // Bytes queued in libuv and not yet handed to the kernel.
+  // Like uncork(), but the gathered writes go to the kernel when the loop's owner calls
+  // flushDeferred(): pgmux's workers do after each round of events and before polling again.
+  // A worker that forwards a query wakes the PostgreSQL backend, which on a busy machine takes
+  // the CPU from it; deferred, the round's reads are all done first (docs/performance.md).
+  // A batch of kDeferLimit bytes or more goes at once, and so does one on a closed stream: the
+  // result is uncork()'s then. A deferred write that fails later ends the stream
+  // (onStreamEnd), as a failed read does.
+  int uncorkDeferred();
+  // Hands every stream's deferred writes on this thread to the kernel.
+  static void flushDeferred();
+  // Bytes not yet handed to the kernel: gathered (corked or deferred) and queued in libuv.
   size_t queuedBytes() const;
   bool aboveHighWater() const { return queuedBytes() > kHighWater; }
   // Asks for onStreamDrained once the queue is at or below the low mark.
@@ -119,6 +130,7 @@ class Stream {
   bool isPipe_ = false;
   bool reading_ = false;
   bool wantDrain_ = false;
+  bool listed_ = false;  // in the thread's list of streams with deferred writes
 };
 
 }  // namespace pgmux::net

@@ -68,7 +68,7 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   int writeToClient(std::string_view bytes) { return stream_.append(bytes); }
   // Gathers the writes of one server read into one system call.
   void corkWrites() { stream_.cork(); }
-  int uncorkWrites() { return stream_.uncork(); }
+  int uncorkWritesDeferred() { return stream_.uncorkDeferred(); }
   bool writeQueueHigh() const { return stream_.aboveHighWater(); }
   void wantDrain() { stream_.wantDrain(); }
   // Resumes reading after the server's write queue drained.

@@ -159,6 +159,7 @@ class Pooler {
   std::vector<FullLimit> roomWanted_;
   std::vector<Deferred*> graveyard_;
   uv_check_t* check_ = nullptr;
+  uv_prepare_t* prepare_ = nullptr;
   bool stopping_ = false;
 };
 

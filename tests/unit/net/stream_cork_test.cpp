@@ -2,7 +2,8 @@
 // whatever mix of chunk slices and owned strings is gathered, the peer reads exactly their
 // concatenation in order, also when the batch is far larger than the socket buffers (so that
 // part of it is queued and written later) and when a batch follows one still queued; chunk
-// references are all given back once the writes are done.
+// references are all given back once the writes are done. Deferred writes (uncorkDeferred) wait
+// for Stream::flushDeferred(), unless the batch is large or the stream closes first.
 #include <uv.h>
 
 #include <catch2/catch.hpp>
@@ -133,6 +134,8 @@ class Pair {
     while (!done() && !timedOut_) uv_run(&loop_, UV_RUN_ONCE);
     REQUIRE_FALSE(timedOut_);
   }
+  // One round of the loop, without waiting.
+  void runOnce() { uv_run(&loop_, UV_RUN_NOWAIT); }
   // Until the reader has `n` bytes (or the stream ended).
   void readAtLeast(size_t n) {
     runUntil([&] { return readerHandler.got.size() >= n || readerHandler.ended; });
@@ -360,4 +363,68 @@ TEST_CASE("uncork on a stream that is not open fails and drops the batch", "[net
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK(uv_loop_close(&loop) == 0);
+}
+
+TEST_CASE("deferred writes wait for flushDeferred and then arrive in order", "[net][stream][cork]") {
+  const Transport transport = GENERATE(Transport::Tcp, Transport::Unix);
+  INFO((transport == Transport::Tcp ? "tcp" : "unix"));
+  Pair p(transport);
+  Chunk* c = filledChunk(2000, 7);
+  std::string expected;
+  Gather g{*p.writer, expected};
+
+  p.writer->cork();
+  g.slice(c, 0, 1000);
+  g.bytes("query");
+  CHECK(p.writer->uncorkDeferred() == 0);
+  CHECK(p.writer->queuedBytes() == expected.size());  // gathered, not yet the kernel's
+  // More writes to the same stream join the deferred batch, behind what is there.
+  g.bytes("-more");
+  p.writer->cork();  // still corked: nothing changes
+  g.slice(c, 1000, 1000);
+  CHECK(p.writer->uncorkDeferred() == 0);
+  // Loopback delivers at once: had anything been written, these rounds would have read it.
+  for (int i = 0; i < 5; ++i) p.runOnce();
+  CHECK(p.readerHandler.got.empty());
+
+  Stream::flushDeferred();
+  CHECK(p.writer->queuedBytes() == 0);
+  p.readAtLeast(expected.size());
+  CHECK(p.readerHandler.got == expected);
+  CHECK(c->refs() == 1);
+  Stream::flushDeferred();  // nothing left: nothing happens
+
+  g.bytes(";after");  // not corked any more: written at once
+  p.readAtLeast(expected.size());
+  CHECK(p.readerHandler.got == expected);
+  p.closeWriterAndDrain();
+  c->unref();
+}
+
+TEST_CASE("a deferred batch of kDeferLimit bytes goes at once", "[net][stream][cork]") {
+  Pair p(Transport::Tcp);
+  std::string expected;
+  Gather g{*p.writer, expected};
+  p.writer->cork();
+  g.bytes(std::string(Stream::kDeferLimit, 'b'));
+  CHECK(p.writer->uncorkDeferred() == 0);
+  CHECK(p.writer->queuedBytes() < expected.size());  // the kernel has taken some
+  p.readAtLeast(expected.size());  // without flushDeferred()
+  CHECK(p.readerHandler.got == expected);
+  p.closeWriterAndDrain();
+}
+
+TEST_CASE("a stream closed or destroyed with deferred writes sends them and is not flushed again",
+          "[net][stream][cork]") {
+  Pair p(Transport::Unix);
+  std::string expected;
+  Gather g{*p.writer, expected};
+  p.writer->cork();
+  g.bytes("E...last words");
+  CHECK(p.writer->uncorkDeferred() == 0);
+  p.closeWriterAndDrain();  // close() sends what was deferred
+  CHECK(p.readerHandler.got == expected);
+  p.writer.reset();  // destroyed while still in the deferred list (ASan: no use after free)
+  Stream::flushDeferred();
+  CHECK(p.readerHandler.got == expected);
 }
