@@ -34,7 +34,7 @@ import sys
 
 SCENARIO_ORDER = ["simple", "extended", "prepared", "tpcb", "c1000", "connect", "sweep", "http",
                   "idle"]
-TARGET_ORDER = ["pgmux", "pgmux-w1", "pgmux-w2", "pgbouncer", "direct"]
+TARGET_ORDER = ["pgmux", "pgmux-w1", "pgmux-w2", "pgbouncer", "direct", "relay"]
 RUN_FIELDS = ["scenario", "clients", "rep", "target", "status", "tps", "transactions",
               "pooler_cpu_us_per_tx", "pg_cpu_us_per_tx", "p50_ms", "p95_ms", "p99_ms",
               "pooler_peak_rss_kb", "wall_s", "pooler_cpu_s", "pg_cpu_s", "client_cpu_s",
@@ -367,7 +367,8 @@ def plot(out, summary, meta):
     style = {"pgmux": "lc rgb '#1b9e77' pt 7", "pgmux-w1": "lc rgb '#e7298a' pt 11",
              "pgmux-w2": "lc rgb '#66a61e' pt 13",
              "pgbouncer": "lc rgb '#d95f02' pt 5",
-             "direct": "lc rgb '#7570b3' pt 9"}
+             "direct": "lc rgb '#7570b3' pt 9",
+             "relay": "lc rgb '#999999' pt 3"}
 
     def plot_line(column):
         return ", ".join(f"'sweep-{t}.dat' using 1:{column} with linespoints lw 2 "

@@ -17,7 +17,9 @@
 #                           sweep     pgbench -S -M simple at each --clients-sweep count
 #                                     (the plots)
 #   --targets LIST        comma list of pgmux, pgmux-wN (pgmux with workers = N), pgbouncer,
-#                         direct (default: pgmux, pgbouncer, direct)
+#                         direct, relay (bench/tcp_relay.cpp: a TCP hop with nothing in it,
+#                         one server connection per client, one thread per CPU; what the hop
+#                         alone costs) (default: pgmux, pgbouncer, direct)
 #   --duration S          seconds per pgbench or wrk run (default 15)
 #   --repeat N            run the whole list N times; the table shows medians (default 1)
 #   --clients-sweep LIST  client counts of the sweep (default 10,50,200,1000)
@@ -243,6 +245,19 @@ ensure_pgmux() {
   PGMUX_BIN=$(realpath "$PGMUX_BIN")
 }
 
+# The relay binary: $TCP_RELAY_BIN (read by bench/tcp-relay.sh too), else build-rel/tcp_relay,
+# built when missing.
+ensure_relay() {
+  [[ -n ${TCP_RELAY_BIN:-} ]] && { [[ -x $TCP_RELAY_BIN ]] || die "no tcp_relay at $TCP_RELAY_BIN"; return; }
+  local RELAY_BIN=$REPO/build-rel/tcp_relay
+  [[ -x $RELAY_BIN ]] && return
+  log "building tcp_relay (Release) in $REPO/build-rel"
+  if ! { cmake -S "$REPO" -B "$REPO/build-rel" -DCMAKE_BUILD_TYPE=Release -DPGMUX_TESTS=OFF &&
+         cmake --build "$REPO/build-rel" --target tcp_relay -j2; } >>"$OUT/build.log" 2>&1; then
+    die "building tcp_relay failed (see $OUT/build.log)"
+  fi
+}
+
 write_meta() {
   {
     echo "command: bench/run.sh $ORIG_ARGS"
@@ -301,7 +316,8 @@ main() {
     [[ " ${ALL_SCENARIOS[*]} " == *" $scenario "* ]] || die "unknown scenario '$scenario'"
   done
   for target in "${target_list[@]}"; do
-    [[ $target == pgmux || $target =~ ^pgmux-w[1-9][0-9]*$ || $target == pgbouncer || $target == direct ]] ||
+    [[ $target == pgmux || $target =~ ^pgmux-w[1-9][0-9]*$ || $target == pgbouncer || $target == direct ||
+       $target == relay ]] ||
       die "unknown target '$target'"
   done
   [[ $DURATION =~ ^[0-9]+$ && $DURATION -gt 0 ]] || die "--duration must be a whole number of seconds"
@@ -313,6 +329,7 @@ main() {
   # The poolers (user postgres when root) read the config there and write nothing.
   chmod 755 "$OUT"
   [[ " ${target_list[*]} " == *" pgmux"* ]] && ensure_pgmux
+  [[ " ${target_list[*]} " == *" relay "* ]] && ensure_relay
   # Thousands of clients: one descriptor each in pgbench, wrk, the app and the poolers.
   ulimit -n "$(ulimit -Hn)" 2>/dev/null
 
@@ -335,8 +352,9 @@ main() {
         idle)
           log "idle (rep $rep): $IDLE_CLIENTS idle clients"
           for target in "${target_list[@]}"; do
-            # PostgreSQL cannot hold 10,000 connections: this one is for poolers.
-            [[ $target == direct ]] || run_idle "$rep" "$target"
+            # PostgreSQL cannot hold 10,000 connections: this one is for poolers (the relay
+            # opens a server connection per client).
+            [[ $target == direct || $target == relay ]] || run_idle "$rep" "$target"
           done ;;
         http)
           log "http (rep $rep): app.py behind wrk -c $WRK_CONNECTIONS"

@@ -7,7 +7,7 @@
 # The binary is $TCP_RELAY_BIN, else build-rel/tcp_relay next to this script; it is exec'd, so
 # the PID the caller measures is the relay's.
 set -eu
-threads=1
+threads=$(nproc)  # one loop per CPU, as pgmux's default workers
 if [ $# -eq 2 ]; then threads=$1; shift; fi
 [ $# -eq 1 ] || { echo "usage: $0 [THREADS] INI" >&2; exit 2; }
 ini=$1

@@ -106,6 +106,7 @@ start_target() {
       { cat "$POOLER_INI"; echo "workers = ${name#pgmux-w}"; } >"$ini"
       chmod 644 "$ini" ;;
     pgbouncer) bin=$PGBOUNCER_BIN ;;
+    relay) bin=$BENCH_DIR/tcp-relay.sh ;;  # reads the ini's addresses, execs build-rel/tcp_relay
   esac
   echo "$bin $ini" >"$dir/pooler.cmd"
   "${RUN_AS_POOLER_USER[@]}" "$bin" "$ini" >"$dir/pooler.log" 2>&1 </dev/null &

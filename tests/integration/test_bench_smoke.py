@@ -1,5 +1,5 @@
 # bench/run.sh still works end to end: a two-second client sweep and a small idle-clients run
-# against pgmux, PgBouncer and PostgreSQL directly, on the benchmark's own throwaway cluster. It
+# against pgmux, PgBouncer, PostgreSQL directly and the bare TCP relay (bench/tcp_relay.cpp), on the benchmark's own throwaway cluster. It
 # checks that every run produced numbers, that the printed table and the results files agree on
 # the rows, that the plots were drawn and that nothing the benchmark started is left running.
 # No timing or ratio between targets is asserted: on a shared 2-core machine they are noise.
@@ -16,8 +16,9 @@ import pytest
 
 from conftest import REPO, client_env, pgmux_binary
 
-TARGETS = ["pgmux", "pgbouncer", "direct"]
-POOLERS = ["pgmux", "pgbouncer"]
+TARGETS = ["pgmux", "pgbouncer", "direct", "relay"]
+POOLERS = ["pgmux", "pgbouncer"]  # the idle scenario's targets
+PROXIES = POOLERS + ["relay"]  # targets with a process of their own between client and server
 SWEEP = [4, 8]
 IDLE_CLIENTS = 200
 
@@ -34,8 +35,11 @@ def out_dir():
 
 def _run_bench(args, timeout=180):
     """bench/run.sh ARGS; past the timeout it gets SIGTERM, on which it stops what it started."""
+    # The relay from the build under test (next to pgmux), not build-rel's.
+    relay = pathlib.Path(pgmux_binary()).parent / "tcp_relay"
     proc = subprocess.Popen([str(REPO / "bench" / "run.sh"), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=client_env())
+                            stderr=subprocess.PIPE, text=True,
+                            env=client_env(TCP_RELAY_BIN=str(relay)))
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -90,8 +94,10 @@ def test_bench_run_writes_a_row_of_numbers_per_target_and_the_plots(out_dir):
              f"stderr:\n{result.stderr[-6000:]}"
     assert result.returncode == 0, report
 
-    # Nothing it started is left: no pooler reading its config, no PostgreSQL in its cluster.
+    # Nothing it started is left: no pooler reading its config, no relay, no PostgreSQL in its
+    # cluster.
     assert _processes_mentioning(str(out_dir)) == [], report
+    assert _processes_mentioning(str(pathlib.Path(pgmux_binary()).parent / "tcp_relay")) == [], report
     cluster = re.search(r"PostgreSQL: initdb in (\S+),", result.stderr)
     assert cluster, report
     assert not pathlib.Path(cluster.group(1)).exists(), report
@@ -108,7 +114,7 @@ def test_bench_run_writes_a_row_of_numbers_per_target_and_the_plots(out_dir):
         for field in ("tps", "transactions", "pg_cpu_us_per_tx", "p50_ms", "p99_ms"):
             assert float(r[field]) > 0, where
         assert float(r["p50_ms"]) <= float(r["p95_ms"]) <= float(r["p99_ms"]), where
-        if target in POOLERS:
+        if target in PROXIES:
             assert float(r["pooler_cpu_us_per_tx"]) > 0, where
             assert int(r["pooler_peak_rss_kb"]) > 0, where
         else:
