@@ -1,7 +1,8 @@
 # bench/run.sh still works end to end: a two-second client sweep and a small idle-clients run
-# against pgmux, PgBouncer, PostgreSQL directly and the bare TCP relay (bench/tcp_relay.cpp), on the benchmark's own throwaway cluster. It
-# checks that every run produced numbers, that the printed table and the results files agree on
-# the rows, that the plots were drawn and that nothing the benchmark started is left running.
+# against pgmux, PgBouncer, PostgreSQL directly and the bare TCP relay (bench/tcp_relay.cpp), on
+# the benchmark's own throwaway cluster. It checks that every run produced numbers, that the
+# printed table and the results files agree on the rows, that the plots were drawn and that
+# nothing the benchmark started is left running.
 # No timing or ratio between targets is asserted: on a shared 2-core machine they are noise.
 import csv
 import json
