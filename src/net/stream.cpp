@@ -43,11 +43,15 @@ struct WriteBatch {
 };
 
 namespace {
-// The thread's batches not lent to a corked stream, as a list through nextSpare. Few streams
-// are corked at once (a forwarding callback corks one or two), so it stays short; a batch keeps
-// its capacity for the next cork. The head is a plain pointer (no guard on the forwarding
-// path); the batches are freed with their thread by SpareBatches, set up by the first one made.
+// The thread's batches not lent to a corked stream, as a list through nextSpare; a batch keeps
+// its capacity for the next cork. Deferred writes hold a batch per stream written in a round
+// until the round ends, so a burst (thousands of clients sending their first query at once)
+// lends thousands at a time: the list keeps kMaxSpareBatches of them, like the chunk free
+// lists, and the rest are freed. The head is a plain pointer (no guard on the forwarding path);
+// the batches are freed with their thread by SpareBatches, set up by the first one made.
 thread_local WriteBatch* t_spareBatches = nullptr;
+thread_local size_t t_spareCount = 0;
+constexpr size_t kMaxSpareBatches = 256;
 struct SpareBatches {
   ~SpareBatches() {
     while (WriteBatch* b = t_spareBatches) {
@@ -71,6 +75,24 @@ Stream::~Stream() {
 int Stream::uncorkDeferred() {
   if (batch_ == nullptr) return 0;
   if (h_ == nullptr || batch_->bytes >= kDeferLimit) return uncork();
+  // A small batch copies what it references, so that the read chunks go back now rather than at
+  // the end of the round: a burst of reads would otherwise hold a chunk each until then.
+  WriteBatch& b = *batch_;
+  if (b.bytes <= kDeferCopyLimit &&
+      std::any_of(b.pieces.begin(), b.pieces.end(), [](const WriteBatch::Piece& p) { return p.chunk != nullptr; })) {
+    thread_local std::string flat;  // swapped with the batch's buffer: both keep their capacity
+    flat.clear();
+    for (auto& p : b.pieces) {
+      if (p.chunk != nullptr) {
+        flat.append(p.chunk->data() + p.offset, p.length);
+        p.chunk->unref();
+      } else {
+        flat.append(b.owned, p.offset, p.length);
+      }
+    }
+    b.owned.swap(flat);
+    b.pieces.assign(1, WriteBatch::Piece{nullptr, 0, b.owned.size()});
+  }
   if (!listed_) {
     listed_ = true;
     t_deferred.push_back(this);
@@ -98,6 +120,7 @@ void Stream::cork() {
   if (batch_ != nullptr) return;
   if (t_spareBatches != nullptr) {
     batch_ = std::exchange(t_spareBatches, t_spareBatches->nextSpare);
+    --t_spareCount;
     return;
   }
   (void)&t_spareBatchesOwner;  // registers the thread-exit cleanup
@@ -298,8 +321,13 @@ void Stream::dropBatch() {
   b->owned.clear();
   b->bufs.clear();
   if (b->owned.capacity() > 64 * 1024) b->owned.shrink_to_fit();
+  if (t_spareCount >= kMaxSpareBatches) {
+    delete b;
+    return;
+  }
   b->nextSpare = t_spareBatches;
   t_spareBatches = b;
+  ++t_spareCount;
 }
 
 int Stream::uncork() {

@@ -46,6 +46,7 @@ class Stream {
   static constexpr size_t kHighWater = 256 * 1024;
   static constexpr size_t kLowWater = 64 * 1024;
   static constexpr size_t kDeferLimit = 64 * 1024;
+  static constexpr size_t kDeferCopyLimit = 4 * 1024;
 
   Stream(uv_loop_t* loop, StreamHandler* handler) : loop_(loop), handler_(handler) {}
   ~Stream();
@@ -89,7 +90,8 @@ class Stream {
   // A worker that forwards a query wakes the PostgreSQL backend, which on a busy machine takes
   // the CPU from it; deferred, the round's reads are all done first (docs/performance.md).
   // A batch of kDeferLimit bytes or more goes at once, and so does one on a closed stream: the
-  // result is uncork()'s then. A deferred write that fails later ends the stream
+  // result is uncork()'s then. One of kDeferCopyLimit bytes or less is copied, and gives its
+  // chunk references back at once. A deferred write that fails later ends the stream
   // (onStreamEnd), as a failed read does.
   int uncorkDeferred();
   // Hands every stream's deferred writes on this thread to the kernel.

@@ -3,7 +3,8 @@
 // concatenation in order, also when the batch is far larger than the socket buffers (so that
 // part of it is queued and written later) and when a batch follows one still queued; chunk
 // references are all given back once the writes are done. Deferred writes (uncorkDeferred) wait
-// for Stream::flushDeferred(), unless the batch is large or the stream closes first.
+// for Stream::flushDeferred(), unless the batch is large or the stream closes first; a small one
+// is copied so that its chunks go back at once.
 #include <uv.h>
 
 #include <catch2/catch.hpp>
@@ -376,7 +377,9 @@ TEST_CASE("deferred writes wait for flushDeferred and then arrive in order", "[n
   p.writer->cork();
   g.slice(c, 0, 1000);
   g.bytes("query");
+  CHECK(c->refs() == 2);
   CHECK(p.writer->uncorkDeferred() == 0);
+  CHECK(c->refs() == 1);  // a small batch is copied: the chunk is not held until the flush
   CHECK(p.writer->queuedBytes() == expected.size());  // gathered, not yet the kernel's
   // More writes to the same stream join the deferred batch, behind what is there.
   g.bytes("-more");
@@ -397,6 +400,26 @@ TEST_CASE("deferred writes wait for flushDeferred and then arrive in order", "[n
   g.bytes(";after");  // not corked any more: written at once
   p.readAtLeast(expected.size());
   CHECK(p.readerHandler.got == expected);
+  p.closeWriterAndDrain();
+  c->unref();
+}
+
+TEST_CASE("a deferred batch above kDeferCopyLimit keeps its chunks until the flush", "[net][stream][cork]") {
+  Pair p(Transport::Tcp);
+  Chunk* c = filledChunk(3 * Stream::kDeferCopyLimit, 8);
+  std::string expected;
+  Gather g{*p.writer, expected};
+  p.writer->cork();
+  g.bytes("head");
+  g.slice(c, 0, 2 * Stream::kDeferCopyLimit);
+  CHECK(p.writer->uncorkDeferred() == 0);
+  CHECK(c->refs() == 2);  // zero copy: referenced until written
+  for (int i = 0; i < 5; ++i) p.runOnce();
+  CHECK(p.readerHandler.got.empty());
+  Stream::flushDeferred();
+  p.readAtLeast(expected.size());
+  CHECK(p.readerHandler.got == expected);
+  CHECK(c->refs() == 1);
   p.closeWriterAndDrain();
   c->unref();
 }
