@@ -21,4 +21,4 @@ laddr=$(value listen_addr)
 lport=$(value listen_port)
 [ -n "$host" ] && [ -n "$port" ] && [ -n "$lport" ] || { echo "$0: no host, port or listen_port in $ini" >&2; exit 2; }
 [ "$laddr" = "*" ] || [ -z "$laddr" ] && laddr=0.0.0.0
-exec "$bin" "$laddr" "$lport" "$host" "${port:-5432}" "$threads"
+exec "$bin" "$laddr" "$lport" "$host" "$port" "$threads"

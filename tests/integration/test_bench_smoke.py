@@ -34,13 +34,16 @@ def out_dir():
     shutil.rmtree(path, ignore_errors=True)
 
 
+def _relay_binary():
+    """The relay of the build under test (next to pgmux), not build-rel's."""
+    return str(pathlib.Path(pgmux_binary()).parent / "tcp_relay")
+
+
 def _run_bench(args, timeout=180):
     """bench/run.sh ARGS; past the timeout it gets SIGTERM, on which it stops what it started."""
-    # The relay from the build under test (next to pgmux), not build-rel's.
-    relay = pathlib.Path(pgmux_binary()).parent / "tcp_relay"
     proc = subprocess.Popen([str(REPO / "bench" / "run.sh"), *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
-                            env=client_env(TCP_RELAY_BIN=str(relay)))
+                            env=client_env(TCP_RELAY_BIN=_relay_binary()))
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -98,7 +101,7 @@ def test_bench_run_writes_a_row_of_numbers_per_target_and_the_plots(out_dir):
     # Nothing it started is left: no pooler reading its config, no relay, no PostgreSQL in its
     # cluster.
     assert _processes_mentioning(str(out_dir)) == [], report
-    assert _processes_mentioning(str(pathlib.Path(pgmux_binary()).parent / "tcp_relay")) == [], report
+    assert _processes_mentioning(_relay_binary()) == [], report
     cluster = re.search(r"PostgreSQL: initdb in (\S+),", result.stderr)
     assert cluster, report
     assert not pathlib.Path(cluster.group(1)).exists(), report
