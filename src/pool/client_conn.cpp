@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
+#include "pgmux/pool/pipeline.h"
 #include "pgmux/pool/reset_query.h"
 #include "pgmux/pool/server_conn.h"
 #include "pgmux/proto/messages.h"
@@ -139,6 +141,13 @@ void ClientConn::onStreamRead(net::Slice data) {
       onRequest();
       return;
     case ClientState::Active:
+      if (following_ || server_->hasFollowers()) {
+        // Pipelined: the server's input is other clients' queries after this one's, so what
+        // this client sends now waits for its own turn to end (onServerReleased).
+        keepPending(data);
+        if (pendingBytes_ > kMaxPendingBytes) stream_.stopRead();
+        return;
+      }
       forwardToServer(data);
       return;
     case ClientState::Closing:
@@ -176,19 +185,25 @@ void ClientConn::onRequest() {
   if (pendingBytes_ > kMaxPendingBytes) stream_.stopRead();
 }
 
-bool ClientConn::answerResetLocally() {
-  if (pool_->mode() == config::PoolMode::Session || !pooler_.config().localResetQuery) return false;
-  // One whole simple Query, alone in one read: what a driver sends to reset a connection.
-  if (pending_.size() != 1) return false;
+bool ClientConn::loneQuery(std::string_view& sql) const {
+  if (pending_.size() != 1 || !scanner_.atBoundary()) return false;
   const net::Slice& s = pending_.front();
   const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(s.chunk->data() + s.offset), s.length);
   proto::FrameHeader h;
-  if (bytes[0] != 'Q' || proto::peekFrame(bytes, h) != proto::DecodeStatus::Ok || h.totalSize() != s.length ||
-      h.bodySize() == 0 || bytes.back() != 0) {
+  if (bytes.empty() || bytes[0] != 'Q' || proto::peekFrame(bytes, h) != proto::DecodeStatus::Ok ||
+      h.totalSize() != s.length || h.bodySize() == 0 || bytes.back() != 0) {
     return false;
   }
-  // The query text up to its terminating NUL; one inside it fails the match as a foreign byte.
-  const std::string_view sql(reinterpret_cast<const char*>(bytes.data()) + proto::kFrameHeaderSize, h.bodySize() - 1);
+  // The query text up to its terminating NUL; one inside it is a foreign byte to the callers.
+  sql = std::string_view(reinterpret_cast<const char*>(bytes.data()) + proto::kFrameHeaderSize, h.bodySize() - 1);
+  return true;
+}
+
+bool ClientConn::answerResetLocally() {
+  if (pool_->mode() == config::PoolMode::Session || !pooler_.config().localResetQuery) return false;
+  // One whole simple Query, alone in one read: what a driver sends to reset a connection.
+  std::string_view sql;
+  if (!loneQuery(sql)) return false;
   std::string reply;
   bool resetAll = false;
   if (!answerResetQuery(sql, reply, resetAll)) return false;
@@ -223,6 +238,11 @@ void ClientConn::onServerLinked(ServerConn* s) {
   if (state_ == ClientState::Closing) return;
   server_ = s;
   setState(ClientState::Active);
+  forwardPending(s);
+  if (state_ == ClientState::Active && s->mayTakeFollower()) s->pullFollowers();
+}
+
+void ClientConn::forwardPending(ServerConn* s) {
   for (size_t i = 0; i < pending_.size(); ++i) {
     const net::Slice slice = pending_[i];  // a close empties the list under the call
     forwardToServer(slice);
@@ -233,6 +253,40 @@ void ClientConn::onServerLinked(ServerConn* s) {
   if (!s->stream().aboveHighWater()) stream_.startRead();
 }
 
+// ---- cross-client pipelining (server_pipelining) ----
+
+bool ClientConn::mayFollow(const ServerConn& s) const {
+  if (state_ != ClientState::Waiting || (prepared_ && prepared_->held.active)) return false;
+  std::string_view sql;
+  if (!loneQuery(sql) || !pipelinableQuery(sql)) return false;
+  // It runs with the server's settings as they are: they must be its own.
+  const TrackedParams& tracked = pooler_.tracked();
+  return params_.trackedKey(tracked) == s.params().trackedKey(tracked);
+}
+
+void ClientConn::followOn(ServerConn* s) {
+  server_ = s;
+  following_ = true;
+  setState(ClientState::Active);
+  if (activeTimeouts_) requestStarted();
+  s->stream().cork();
+  int rc = s->write(pending_.front());
+  rc |= s->stream().uncorkDeferred();
+  dropPending();
+  if (rc != 0) {
+    s->close("write to server failed");  // and this client with it
+    return;
+  }
+  stream_.startRead();
+}
+
+void ClientConn::onFollowerRunning() {
+  following_ = false;
+  if (std::exchange(cancelDeferred_, false)) pooler_.cancelServerQuery(server_);
+  // What it sent while it waited goes now, unless others wait behind it in turn.
+  if (!pending_.empty() && !server_->hasFollowers()) forwardPending(server_);
+}
+
 void ClientConn::onServerReleased() {
   server_ = nullptr;
   if (prepared_) {  // the unnamed statement and the portals stayed on that server
@@ -240,7 +294,14 @@ void ClientConn::onServerReleased() {
     prepared_->deallocatePortals.clear();
   }
   if (state_ == ClientState::Closing) return;
+  following_ = false;
+  cancelDeferred_ = false;
   setState(ClientState::Idle);
+  // A request sent while others' queries were pipelined behind its own: it needs a server again.
+  if (!pending_.empty()) {
+    onRequest();
+    return;
+  }
   // A request that waited for a server left its read's chunk with the stream: an idle client
   // holds no buffer.
   stream_.dropReadBuffer();
@@ -255,7 +316,7 @@ void ClientConn::onServerLost(const Status& why, bool tell) {
 void ClientConn::detachServer(bool clientGone) {
   ServerConn* s = server_;
   server_ = nullptr;
-  if (s != nullptr && clientGone) s->clientGone(scanner_.atBoundary());
+  if (s != nullptr && clientGone) s->clientGone(this, scanner_.atBoundary());
 }
 
 void ClientConn::forwardToServer(const net::Slice& s) {
@@ -282,7 +343,9 @@ void ClientConn::forwardToServer(const net::Slice& s) {
   if (srv->stream().aboveHighWater()) {
     stream_.stopRead();
     srv->stream().wantDrain();
+    return;
   }
+  if (srv->mayTakeFollower()) srv->pullFollowers();
 }
 
 void ClientConn::scanMessages(ServerConn* srv, const net::Slice& s, Status& failure, bool& terminate) {
@@ -313,11 +376,18 @@ void ClientConn::scanMessages(ServerConn* srv, const net::Slice& s, Status& fail
       return;
     }
     switch (m.type) {
-      case 'Q':
+      case 'Q': {
         if (activeTimeouts_) requestStarted();
-        srv->requestSent();
+        // Whole in this read, it may be one that other clients' queries follow (pipeline.h).
+        const size_t total = static_cast<size_t>(m.length) + 1;
+        const bool whole = pos >= total && total > proto::kFrameHeaderSize;
+        srv->querySent(whole && srv->pipelining() &&
+                       pipelinableQuery(std::string_view(reinterpret_cast<const char*>(bytes.data()) + pos - total +
+                                                             proto::kFrameHeaderSize,
+                                                         total - proto::kFrameHeaderSize - 1)));
         if (trackStatements_) srv->expect(Expected(Expect::Query));
         break;
+      }
       case 'F':
         if (activeTimeouts_) requestStarted();
         srv->requestSent();
@@ -457,7 +527,8 @@ void ClientConn::onDeadline() {
       if (what != nullptr) {
         // A query still running is cancelled first: closing the connection alone would leave
         // the backend working until it next writes.
-        if (queryStart_ != 0 && server_ != nullptr) pooler_.cancelServerQuery(server_);
+        // A query still waiting behind another client's is not cancelled: that one would be.
+        if (queryStart_ != 0 && server_ != nullptr && !following_) pooler_.cancelServerQuery(server_);
         return timeout(what);
       }
       break;

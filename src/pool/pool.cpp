@@ -114,14 +114,43 @@ void Pool::clientNeedsServer(ClientConn* c) {
     c->close(st);
     return;
   }
+  if (waiting_.empty() && follow(c)) return;
   waiting_.push_back(c);
   launchServers();
+}
+
+bool Pool::follow(ClientConn* c) {
+  while (!pipelineOpen_.empty()) {
+    ServerConn* s = pipelineOpen_.back();
+    if (!s->mayTakeFollower()) {
+      pipelineOpen_.pop_back();
+      s->unlistOpen();
+      continue;
+    }
+    if (!c->mayFollow(*s)) return false;
+    s->addFollower(c);
+    // Taken as far as the depth allows: off the list (it lists itself again when it may).
+    if (!s->mayTakeFollower() && !pipelineOpen_.empty() && pipelineOpen_.back() == s) {
+      pipelineOpen_.pop_back();
+      s->unlistOpen();
+    }
+    return true;
+  }
+  return false;
 }
 
 void Pool::forgetClient(ClientConn* c) {
   waiting_.remove(c);
   welcomeWaiters_.remove(c);
   publish();
+}
+
+ClientConn* Pool::takeFollower(const ServerConn& s) {
+  if (waiting_.empty() || !waiting_.front()->mayFollow(s)) return nullptr;
+  ClientConn* c = waiting_.front();
+  waiting_.pop_front();
+  publish();
+  return c;
 }
 
 void Pool::link(ClientConn* c, ServerConn* s) {
@@ -273,6 +302,7 @@ void Pool::serverLoginFailed(ServerConn* s, const Status& why) {
 void Pool::serverGone(ServerConn* s) {
   --serverCount_;
   idle_.erase(std::remove(idle_.begin(), idle_.end(), s), idle_.end());
+  pipelineOpen_.erase(std::remove(pipelineOpen_.begin(), pipelineOpen_.end(), s), pipelineOpen_.end());
   publish();
   serverSlotGone();
   // Clients still waiting (or min_pool_size) need a replacement.
@@ -382,6 +412,7 @@ bool Pool::handOver(ServerConn* s, int w) {
     s->close("could not hand the server to another worker");
     return false;
   }
+  pipelineOpen_.erase(std::remove(pipelineOpen_.begin(), pipelineOpen_.end(), s), pipelineOpen_.end());
   --serverCount_;
   publish();
   // A server handed over straight from its login comes before this share learned the welcome

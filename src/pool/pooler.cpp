@@ -290,7 +290,13 @@ void Pooler::cancelOwnClient(uint32_t pid, uint32_t key) {
   ClientConn* c = shared_.clientOf(index_, pid, key);
   if (c == nullptr) return;  // gone meanwhile
   if (ServerConn* s = c->server(); s != nullptr) {
-    cancelServerQuery(s);
+    // A query waiting behind another client's on a pipelined server would cancel that one: it
+    // is cancelled when its turn comes.
+    if (c->following()) {
+      c->deferCancel();
+    } else {
+      cancelServerQuery(s);
+    }
   } else {
     (void)c->cancelWaitingRequest();  // a queued request is dropped; an idle client has nothing to cancel
   }

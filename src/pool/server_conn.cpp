@@ -149,10 +149,17 @@ void ServerConn::close(const std::string& reason) {
   stream_.close();
   ClientConn* c = client_;
   client_ = nullptr;
+  std::vector<ClientConn*> followers;
+  followers.swap(followers_);
+  orphan_ = false;
   pool_.serverGone(this);
   if (c != nullptr) {
     // An error message may follow only whole messages: a client cut mid-message is just closed.
     c->onServerLost(Status::error(sqlstate::kConnectionFailure, "server conn crashed?"), scanner_.atBoundary());
+  }
+  // Nothing of their answers was sent yet.
+  for (ClientConn* f : followers) {
+    if (f != nullptr) f->onServerLost(Status::error(sqlstate::kConnectionFailure, "server conn crashed?"), true);
   }
   pool_.pooler().deferDelete(this);
 }
@@ -331,6 +338,8 @@ void ServerConn::becomeIdle() {
   client_ = nullptr;
   outstanding_ = 0;
   unsynced_ = false;
+  headPipelinable_ = false;
+  orphan_ = false;
   copyIn_ = false;
   syncsSinceExecute_ = 0;
   parkedForCancel_ = false;
@@ -400,6 +409,7 @@ void ServerConn::link(ClientConn* c) {
   state_ = ServerState::Active;
   outstanding_ = 0;
   unsynced_ = false;
+  headPipelinable_ = false;
   // Most links change nothing: compare the two lists' cached keys before building any SET.
   const TrackedParams& tracked = pool_.pooler().tracked();
   if (c->params().trackedKey(tracked) == params_.trackedKey(tracked)) return;
@@ -429,9 +439,24 @@ void ServerConn::release() {
   pool_.serverReady(this);
 }
 
-void ServerConn::clientGone(bool clientAtBoundary) {
+void ServerConn::clientGone(ClientConn* c, bool clientAtBoundary) {
+  if (c != client_) {
+    // A follower: its query is on the wire and runs; its answer is dropped.
+    std::replace(followers_.begin(), followers_.end(), c, static_cast<ClientConn*>(nullptr));
+    return;
+  }
   client_ = nullptr;
   if (state_ != ServerState::Active) return;
+  if (!followers_.empty()) {
+    // Others' queries wait behind this one. Its answer is dropped and the next one runs, unless
+    // something of it is left unfinished on the server.
+    if (clientAtBoundary && internalPending_ == 0 && !holding_ && headPipelinable_ && outstanding_ == 1) {
+      orphan_ = true;
+      return;
+    }
+    close("client disconnected mid-transaction");
+    return;
+  }
   const bool clean = clientAtBoundary && !dirty_ && !copyIn_ && outstanding_ == 0 && internalPending_ == 0 &&
                      !unsynced_ && txStatus_ == 'I' && scanner_.atBoundary() && replies_.empty() && !holding_;
   if (!clean) {
@@ -484,18 +509,81 @@ bool ServerConn::forwardRange(const net::Slice& s, size_t start, size_t end) {
 }
 
 void ServerConn::processData(const net::Slice& s) {
-  ClientConn* c = client_;
-  if (c == nullptr) {
-    scanReplies(s);
-    return;
-  }
   // Swallowed and rewritten replies split a read into pieces: one writev for all of them, once
   // this round of events is handled (Stream::uncorkDeferred).
-  c->corkWrites();
+  if (client_ != nullptr) {
+    client_->corkWrites();
+    corked_ = client_;
+  }
   scanReplies(s);
-  if (c->uncorkWritesDeferred() != 0 && c->state() != ClientState::Closing) {
+  uncorkClient();
+}
+
+void ServerConn::uncorkClient() {
+  ClientConn* c = std::exchange(corked_, nullptr);
+  if (c != nullptr && c->uncorkWritesDeferred() != 0 && c->state() != ClientState::Closing) {
     c->close(Status::error(sqlstate::kConnectionFailure, "client write failed"), false);
   }
+}
+
+// ---- cross-client pipelining ----
+
+bool ServerConn::pipelining() const {
+  // server_reset_query_always wants a reset between any two clients: no pipelining then.
+  const auto& cfg = pool_.pooler().config();
+  return cfg.serverPipelining > 0 && pool_.mode() == PoolMode::Transaction && !cfg.serverResetQueryAlways;
+}
+
+bool ServerConn::mayTakeFollower() const {
+  const int depth = pool_.pooler().config().serverPipelining;
+  return pipelining() && state_ == ServerState::Active &&
+         static_cast<int>(followers_.size()) < depth && headPipelinable_ && outstanding_ == 1 &&
+         internalPending_ == 0 && !unsynced_ && !dirty_ && !copyIn_ && !holding_ && cancels_.empty() &&
+         replies_.size() <= 1 && txStatus_ == 'I' && generation_ == pool_.generation() &&
+         !expired(uv_now(pool_.pooler().loop())) &&
+         (orphan_ || (client_ != nullptr && client_->atMessageBoundary()));
+}
+
+void ServerConn::pullFollowers() {
+  while (mayTakeFollower()) {
+    ClientConn* c = pool_.takeFollower(*this);
+    if (c == nullptr) {
+      // The next client to come may follow here instead of waiting.
+      if (!listedOpen_) {
+        listedOpen_ = true;
+        pool_.pipelineOpen(this);
+      }
+      return;
+    }
+    addFollower(c);
+  }
+}
+
+void ServerConn::addFollower(ClientConn* c) {
+  followers_.push_back(c);
+  c->followOn(this);  // writes its query here (a failed write closes the server)
+}
+
+bool ServerConn::promoteFollower() {
+  ClientConn* next = followers_.front();
+  followers_.erase(followers_.begin());
+  outstanding_ = 1;  // its Query
+  unsynced_ = false;
+  headPipelinable_ = true;
+  replies_.clear();  // what a departed client's Query was owed
+  uncorkClient();
+  if (next == nullptr) {
+    orphan_ = true;
+    return true;
+  }
+  client_ = next;
+  if (next->tracksStatements()) expect(Expected(Expect::Query));
+  next->corkWrites();
+  corked_ = next;
+  next->onFollowerRunning();  // may forward what it sent meanwhile, or close
+  if (state_ == ServerState::Closing) return false;
+  pullFollowers();
+  return state_ != ServerState::Closing;
 }
 
 void ServerConn::scanReplies(const net::Slice& s) {
@@ -591,6 +679,24 @@ void ServerConn::scanReplies(const net::Slice& s) {
         }
         if (client_ == nullptr) {
           start = pos;
+          if (orphan_ && outstanding_ > 0 && --outstanding_ == 0) {
+            // A departed client's query is answered: the next in line runs, or the server is free.
+            orphan_ = false;
+            if (txStatus_ != 'I') {
+              close("pipelined query left a transaction open");
+              return;
+            }
+            if (!followers_.empty()) {
+              if (!promoteFollower()) return;
+              continue;
+            }
+            if (!cancels_.empty()) {
+              parkedForCancel_ = true;  // finished when the last cancel has arrived
+              continue;
+            }
+            finishClientGone();
+            return;  // nothing more in this read belongs to anyone
+          }
           continue;
         }
         if (outstanding_ > 0) --outstanding_;
@@ -617,6 +723,25 @@ void ServerConn::scanReplies(const net::Slice& s) {
                           true);
           close("transaction block in statement pooling mode");
           return;
+        }
+        if (outstanding_ == 0 && !followers_.empty()) {
+          // Pipelined: this client's answer ends here, the next one's follows in the stream.
+          if (txStatus_ != 'I') {
+            close("pipelined query left a transaction open");
+            return;
+          }
+          ClientConn* done = client_;
+          const bool wrote = pos <= start || done->writeToClient(net::Slice{s.chunk, s.offset + start, pos - start}) == 0;
+          start = pos;
+          client_ = nullptr;
+          uncorkClient();
+          if (wrote) {
+            done->onServerReleased();
+          } else {
+            done->onServerLost(Status::error(sqlstate::kConnectionFailure, "client write failed"), false);
+          }
+          if (state_ == ServerState::Closing || !promoteFollower()) return;
+          continue;
         }
         if (canRelease()) {
           if (pos > start && client_->writeToClient(net::Slice{s.chunk, s.offset + start, pos - start}) != 0) {

@@ -169,6 +169,7 @@ struct Config {
   int workers = 0;  // 0: one per usable CPU (config/workers.h)
   std::string httpAddr;  // empty: no HTTP port
   int httpPort = 0;
+  int serverPipelining = 0;
   bool localResetQuery = true;
 
   // Lines said while loading that are not errors (unknown keys), "file:line: ..." each.

@@ -59,6 +59,15 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   // From the pool.
   void sendWelcome();
   void onServerLinked(ServerConn* s);
+  // server_pipelining (pipeline.h): whether this waiting client's request may be written to busy
+  // server `s` behind the query running there; writing it (followOn); its turn coming.
+  bool mayFollow(const ServerConn& s) const;
+  void followOn(ServerConn* s);
+  void onFollowerRunning();
+  // Its query waits on the server behind another client's.
+  bool following() const { return following_; }
+  // A CancelRequest that came while following: sent when its query runs.
+  void deferCancel() { cancelDeferred_ = true; }
   // The server gave itself back after a finished transaction.
   void onServerReleased();
   // The server died or failed under this client: close, telling the client why when `tell`.
@@ -104,6 +113,10 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   // true when it was.
   bool answerResetLocally();
   void forwardToServer(const net::Slice& s);
+  // The requests read while waiting, forwarded to the server now linked.
+  void forwardPending(ServerConn* s);
+  // The text of the pending request when it is one whole simple Query alone in one read.
+  bool loneQuery(std::string_view& sql) const;
   // The messages of one read, written (corked) to the server; a failure or a Terminate stops it.
   void scanMessages(ServerConn* srv, const net::Slice& s, Status& failure, bool& terminate);
 
@@ -203,6 +216,8 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   bool admitted_ = false;        // counted in the per-database/user client limits
   bool activeTimeouts_ = false;  // query, idle-transaction or transaction timeout set
   bool trackStatements_ = false;
+  bool following_ = false;       // its query waits on a pipelined server behind another's
+  bool cancelDeferred_ = false;  // a CancelRequest for that query, sent when it runs
   // A Parse, Bind, Describe or Close split across reads: collected until it can be rewritten, then
   // the rest of it passed on (a Bind's parameters) or dropped (a message answered otherwise).
   struct HeldMessage {

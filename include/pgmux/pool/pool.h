@@ -86,6 +86,11 @@ class Pool final : public net::DeadlineHandler {
   void clientNeedsServer(ClientConn* c);
   // The client leaves every queue of this pool (it is closing).
   void forgetClient(ClientConn* c);
+  // server_pipelining: the first waiting client, taken from the queue, when its request may
+  // follow the one running on busy server `s`; null otherwise (the queue stays FIFO).
+  ClientConn* takeFollower(const ServerConn& s);
+  // Busy server `s` may take a follower and none waits: a client that comes may follow there.
+  void pipelineOpen(ServerConn* s) { pipelineOpen_.push_back(s); }
 
   // A server finished login, reset, or its client's transaction: give it to the next waiting
   // client or keep it idle.
@@ -127,6 +132,9 @@ class Pool final : public net::DeadlineHandler {
 
  private:
   void link(ClientConn* c, ServerConn* s);
+  // A client that found no idle server and no queue: written behind a busy server's query when
+  // one may take it. False when none may.
+  bool follow(ClientConn* c);
   // Another worker's share that waits and is due a server this share releases: the other has
   // no server, or fewer by two or more (so shares even out without trading back), or this one
   // has no client waiting and the other's oldest has waited kBorrowAfterMs; -1 if none.
@@ -158,6 +166,8 @@ class Pool final : public net::DeadlineHandler {
   ParamList trackedWelcome_;
   std::vector<ServerConn*> idle_;        // LIFO: the most recently used server is the warmest
   std::list<ClientConn*> waiting_;       // FIFO of clients with a request and no server
+  // Busy servers that may take a follower (server_pipelining); checked again when used.
+  std::vector<ServerConn*> pipelineOpen_;
   std::list<ClientConn*> welcomeWaiters_;
   int serverCount_ = 0;                  // every server of this share, connecting ones included
   int connecting_ = 0;                   // servers not logged in yet

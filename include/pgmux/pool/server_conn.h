@@ -64,9 +64,10 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
 
   // Becomes the client's server; first moves the server's tracked parameters to the client's.
   void link(ClientConn* c);
-  // The client is gone: keep the server if it is clean (transaction finished, nothing
-  // outstanding), resetting it in session mode; close it otherwise.
-  void clientGone(bool clientAtBoundary);
+  // Client `c` is gone: keep the server if it is clean (transaction finished, nothing
+  // outstanding), resetting it in session mode; close it otherwise. A client whose query is in a
+  // pipeline (below) leaves it there, and its answer is dropped.
+  void clientGone(ClientConn* c, bool clientAtBoundary);
   // Idle in the pool.
   void becomeIdle();
   uint64_t idleSince() const { return idleSince_; }
@@ -82,20 +83,44 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
   void requestSent() {
     ++outstanding_;
     syncsSinceExecute_ = 0;
+    headPipelinable_ = false;
+  }
+  // A simple Query; `pipelinable` when its text is one others may follow (pipeline.h).
+  void querySent(bool pipelinable) {
+    const bool first = outstanding_ == 0 && !unsynced_;
+    requestSent();
+    headPipelinable_ = pipelinable && first;
   }
   void executeSent() {
     unsynced_ = true;
     syncsSinceExecute_ = 0;
+    headPipelinable_ = false;
   }
   // False when the backend will ignore it (copy-in mode): no ReadyForQuery will answer it.
   bool syncSent() {
     unsynced_ = false;
+    headPipelinable_ = false;
     if (copyIn_) return false;
     ++outstanding_;
     ++syncsSinceExecute_;
     return true;
   }
-  void extendedSent() { unsynced_ = true; }
+  void extendedSent() {
+    unsynced_ = true;
+    headPipelinable_ = false;
+  }
+
+  // Cross-client pipelining (server_pipelining, pipeline.h). Whether this pool pipelines at all;
+  // whether a waiting client's query may be written behind the running one now; and taking such
+  // clients from the pool's queue while it may. A follower's query is answered after the running
+  // one, and the follower then becomes the server's client.
+  bool pipelining() const;
+  bool mayTakeFollower() const;
+  void pullFollowers();
+  void addFollower(ClientConn* c);
+  bool hasFollowers() const { return !followers_.empty(); }
+  // Off the pool's list of servers that may take a follower (Pool::pipelineOpen).
+  void unlistOpen() { listedOpen_ = false; }
   void copyEnded() { copyIn_ = false; }
 
   // A CancelRequest for this server's query is on its way: the server stays with its client
@@ -129,6 +154,11 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
   bool handleAuthRequest(std::span<const uint8_t> body);
   void loginFailed(const Status& why);
   void processData(const net::Slice& s);
+  // The linked client's answers are written; the next follower becomes the client (a departed
+  // one's answer is dropped). False when the server closed meanwhile.
+  bool promoteFollower();
+  // Ends the gathering of the corked client's writes of this read.
+  void uncorkClient();
   void scanReplies(const net::Slice& s);
   bool canRelease() const;
   void armIdleTimer(uint64_t from);
@@ -174,6 +204,12 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
   std::string held_;
   bool holding_ = false;
   bool justArrived_ = false;
+  bool headPipelinable_ = false;  // the linked client's request is one pipelinable Query
+  bool orphan_ = false;           // that request's client left: its answer is dropped
+  bool listedOpen_ = false;       // on the pool's list of servers that may take a follower
+  // Clients whose query was written behind the running one, in order; null: it left.
+  std::vector<ClientConn*> followers_;
+  ClientConn* corked_ = nullptr;  // the client whose writes this read gathers
 };
 
 }  // namespace pgmux::pool

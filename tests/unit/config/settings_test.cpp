@@ -133,7 +133,8 @@ TEST_CASE("the table holds every PgBouncer key of the compat reference, plus pgm
                                         "workers",
                                         "http_addr",
                                         "http_port",
-                                        "local_reset_query"};
+                                        "local_reset_query",
+                                        "server_pipelining"};
   for (const char* key : kReferenceKeys) {
     INFO(key);
     CHECK(findSetting(key) != nullptr);

@@ -1,0 +1,185 @@
+# server_pipelining: a waiting client's lone SELECT is written to a busy server behind the query
+# running there, and each answer goes to its own client. Every test runs one worker, so that all
+# clients share the pool's one server (a second worker would have its own share).
+import threading
+import time
+
+from conftest import (TEST_DB, count_backends, init_pgbench_tables, pgbench_through, wait_for,
+                      wait_for_no_backends)
+from pgwire import RawSession, send_cancel_request
+
+
+def _mux(pgmux, pool_size=1, depth=1, **settings):
+    return pgmux(auth_type="trust", default_pool_size=pool_size,
+                 settings={"workers": 1, "server_pipelining": depth, **settings})
+
+
+def _raw(mux, **kw):
+    return RawSession(mux.host, mux.port, "md5user", TEST_DB, **kw)
+
+
+def _wait_running(pg, sql_prefix):
+    """Until a backend of md5user runs a query starting with `sql_prefix`: the head is on the
+    server, so a query sent now finds it busy."""
+    def probe():
+        with pg.connect() as conn:
+            return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = 'md5user' "
+                                "AND state = 'active' AND query LIKE %s", (sql_prefix + "%",)).fetchone()[0]
+    assert wait_for(probe, lambda n: n == 1) == 1
+
+
+def _fresh_sequence(pg, name):
+    """A new sequence md5user may advance, with no backend of an earlier test around."""
+    wait_for_no_backends(pg)
+    with pg.connect() as conn:
+        conn.execute(f"DROP SEQUENCE IF EXISTS {name}")
+        conn.execute(f"CREATE SEQUENCE {name}")
+        conn.execute(f"GRANT USAGE, SELECT, UPDATE ON SEQUENCE {name} TO md5user")
+
+
+def _head_and_follower(pg, mux, head_sql, follower_sql, follower_params=()):
+    """Client A's query runs on the pool's one server; client B's is sent behind it. Returns
+    (a, b) with both answers still to read."""
+    a, b = _raw(mux), _raw(mux, extra_params=follower_params)
+    a.query(head_sql)
+    _wait_running(pg, head_sql)
+    b.query(follower_sql)
+    time.sleep(0.2)  # for pgmux to read it (and, pipelining, write it to the server)
+    return a, b
+
+
+def test_each_client_gets_its_own_answers(pgmux):
+    # Twelve clients, two servers, two queries allowed to wait behind each running one: the
+    # answers come back from a shared stream and must each reach the client that asked.
+    mux = _mux(pgmux, pool_size=2, depth=2)
+    failures = []
+
+    def client(n):
+        try:
+            s = _raw(mux)
+            for i in range(150):
+                r = s.run(f"SELECT {n}, {i}, pg_backend_pid()")
+                if r.error is not None or r.rows[:1] != [(str(n), str(i), r.rows[0][2])] or r.status != b"I":
+                    failures.append((n, i, r.rows, r.error, r.status))
+                    return
+            s.close()
+        except Exception as e:  # noqa: BLE001 - reported below
+            failures.append((n, repr(e)))
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not failures
+
+
+def test_pgbench_select_only_has_no_errors(pg, pgmux):
+    # Clients, servers and pipelined queries in number: every transaction succeeds, on the pool's
+    # three servers.
+    init_pgbench_tables(pg, "benchuser", 1)
+    mux = _mux(pgmux, pool_size=3, depth=2)
+    pgbench_through(pg, mux, "benchuser", clients=30, threads=2, seconds=4, args=["-S", "-M", "simple"],
+                    max_backends=3)
+
+
+def test_a_follower_that_leaves_still_runs_and_the_server_is_kept(pg, pgmux):
+    _fresh_sequence(pg, "pipelined_seq")
+    mux = _mux(pgmux)
+    # B's query goes to the busy server behind A's; B then leaves before its turn.
+    a, b = _head_and_follower(pg, mux, "SELECT pg_sleep(1.5), pg_backend_pid()",
+                              "SELECT nextval('pipelined_seq')")
+    b.close()
+    head = a.read_until_ready()
+    assert RawSession.error_of(head) is None
+    # It ran (a request only queued in pgmux would have been dropped with its client) ...
+    with pg.connect() as conn:
+        assert conn.execute("SELECT is_called FROM pipelined_seq").fetchone() == (True,)
+    # ... its answer went nowhere, and the one server serves the next request.
+    r = a.run("SELECT 'next', pg_backend_pid()")
+    assert r.error is None and r.rows[0][0] == "next" and r.status == b"I"
+    assert count_backends(pg) == 1
+    a.close()
+
+
+def test_a_head_that_leaves_lets_its_follower_run(pg, pgmux):
+    mux = _mux(pgmux)
+    a, b = _head_and_follower(pg, mux, "SELECT pg_sleep(1)", "SELECT 'b'")
+    a.close()
+    r = b.read_until_ready()
+    assert RawSession.error_of(r) is None
+    assert (b"D", b"\0\x01\0\0\0\x01b") in r and r[-1] == (b"Z", b"I")
+    assert b.run("SELECT 2").rows == [("2",)]
+    b.close()
+
+
+def test_a_cancel_for_a_follower_waits_for_its_turn(pg, pgmux):
+    mux = _mux(pgmux)
+    a, b = _head_and_follower(pg, mux, "SELECT 'a', pg_sleep(1)", "SELECT pg_sleep(30)")
+    # Sent on now, the cancel would stop A's query, which is the one running.
+    send_cancel_request(mux.host, mux.port, *b.backend_key)
+    head = a.read_until_ready()
+    assert RawSession.error_of(head) is None
+    assert any(kind == b"D" for kind, _ in head)
+    cancelled = b.read_until_ready()
+    assert RawSession.error_of(cancelled)["C"] == "57014"
+    assert b.run("SELECT 1").rows == [("1",)]
+    a.close()
+    b.close()
+
+
+def test_a_query_inside_a_transaction_block_is_not_followed(pg, pgmux):
+    mux = _mux(pgmux)
+    a, b = _raw(mux), _raw(mux)
+    assert a.run("BEGIN").status == b"T"
+    a.query("SELECT pg_sleep(0.5)")
+    _wait_running(pg, "SELECT pg_sleep(0.5)")
+    b.query("SELECT txid_current_if_assigned() IS NULL, now() = statement_timestamp()")
+    time.sleep(0.2)
+    a.read_until_ready()
+    assert a.run("SELECT txid_current()").status == b"T"
+    assert a.run("COMMIT").status == b"I"
+    # B ran after A's transaction, in one of its own: not inside A's (status T, A's txid).
+    r = b.read_until_ready()
+    assert RawSession.error_of(r) is None
+    assert (b"D", b"\0\x02\0\0\0\x01t\0\0\0\x01t") in r and r[-1] == (b"Z", b"I")
+    a.close()
+    b.close()
+
+
+def test_a_client_with_other_settings_is_not_followed(pg, pgmux):
+    mux = _mux(pgmux)
+    a, b = _head_and_follower(pg, mux, "SELECT pg_sleep(0.5), current_setting('TimeZone')",
+                              "SELECT current_setting('TimeZone')", (("TimeZone", "Asia/Tokyo"),))
+    head = a.read_until_ready()
+    assert RawSession.error_of(head) is None
+    r = b.read_until_ready()
+    assert (b"D", b"\0\x01\0\0\0\x0aAsia/Tokyo") in r
+    a.close()
+    b.close()
+
+
+def test_a_head_that_sends_more_gets_it_answered_after_its_follower(pg, pgmux):
+    mux = _mux(pgmux)
+    a, b = _head_and_follower(pg, mux, "SELECT 'a1', pg_sleep(0.5)", "SELECT 'b'")
+    a.query("SELECT 'a2'")  # before its first answer: it waits, then runs after B's query
+    first = a.read_until_ready()
+    assert any(kind == b"D" and b"a1" in payload for kind, payload in first)
+    second = a.read_until_ready()
+    assert (b"D", b"\0\x01\0\0\0\x02a2") in second and second[-1] == (b"Z", b"I")
+    r = b.read_until_ready()
+    assert (b"D", b"\0\x01\0\0\0\x01b") in r
+    a.close()
+    b.close()
+
+
+def test_off_by_default(pg, pgmux):
+    # With the default (0) a follower is only queued: leaving, its query never runs.
+    _fresh_sequence(pg, "unpipelined_seq")
+    mux = pgmux(auth_type="trust", default_pool_size=1, settings={"workers": 1})
+    a, b = _head_and_follower(pg, mux, "SELECT pg_sleep(1)", "SELECT nextval('unpipelined_seq')")
+    b.close()
+    assert RawSession.error_of(a.read_until_ready()) is None
+    with pg.connect() as conn:
+        assert conn.execute("SELECT is_called FROM unpipelined_seq").fetchone() == (False,)
+    a.close()
