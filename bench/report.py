@@ -34,7 +34,7 @@ import sys
 
 SCENARIO_ORDER = ["simple", "extended", "prepared", "tpcb", "c1000", "connect", "sweep", "http",
                   "idle"]
-TARGET_ORDER = ["pgmux", "pgmux-w1", "pgmux-w2", "pgbouncer", "direct", "relay"]
+TARGET_ORDER = ["pgmux", "pgmux-w1", "pgmux-w2", "pgmux-pipe1", "pgmux-pipe2", "pgbouncer", "direct", "relay"]
 RUN_FIELDS = ["scenario", "clients", "rep", "target", "status", "tps", "transactions",
               "pooler_cpu_us_per_tx", "pg_cpu_us_per_tx", "p50_ms", "p95_ms", "p99_ms",
               "pooler_peak_rss_kb", "wall_s", "pooler_cpu_s", "pg_cpu_s", "client_cpu_s",
@@ -366,6 +366,8 @@ def plot(out, summary, meta):
                f"{settings.get('duration', '?')} per point, pool size {settings.get('pool_size', '?')}"
     style = {"pgmux": "lc rgb '#1b9e77' pt 7", "pgmux-w1": "lc rgb '#e7298a' pt 11",
              "pgmux-w2": "lc rgb '#66a61e' pt 13",
+             "pgmux-pipe1": "lc rgb '#e6ab02' pt 15",
+             "pgmux-pipe2": "lc rgb '#a6761d' pt 15",
              "pgbouncer": "lc rgb '#d95f02' pt 5",
              "direct": "lc rgb '#7570b3' pt 9",
              "relay": "lc rgb '#999999' pt 3"}

@@ -16,7 +16,8 @@
 #                                     cache on) behind wrk -c 1000
 #                           sweep     pgbench -S -M simple at each --clients-sweep count
 #                                     (the plots)
-#   --targets LIST        comma list of pgmux, pgmux-wN (pgmux with workers = N), pgbouncer,
+#   --targets LIST        comma list of pgmux, pgmux-wN (pgmux with workers = N), pgmux-pipeN
+#                         (pgmux with server_pipelining = N; pipe1 and pipe2 are plotted), pgbouncer,
 #                         direct, relay (bench/tcp_relay.cpp: a TCP hop with nothing in it,
 #                         one server connection per client, one thread per CPU; what the hop
 #                         alone costs) (default: pgmux, pgbouncer, direct)
@@ -316,7 +317,8 @@ main() {
     [[ " ${ALL_SCENARIOS[*]} " == *" $scenario "* ]] || die "unknown scenario '$scenario'"
   done
   for target in "${target_list[@]}"; do
-    [[ $target == pgmux || $target =~ ^pgmux-w[1-9][0-9]*$ || $target == pgbouncer || $target == direct ||
+    [[ $target == pgmux || $target =~ ^pgmux-w[1-9][0-9]*$ || $target =~ ^pgmux-pipe[1-9][0-9]*$ ||
+       $target == pgbouncer || $target == direct ||
        $target == relay ]] ||
       die "unknown target '$target'"
   done

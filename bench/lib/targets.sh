@@ -105,6 +105,11 @@ start_target() {
       bin=$PGMUX_BIN ini=${POOLER_INI%.ini}-${name#pgmux-}.ini
       { cat "$POOLER_INI"; echo "workers = ${name#pgmux-w}"; } >"$ini"
       chmod 644 "$ini" ;;
+    pgmux-pipe*)
+      # pgmux-pipeN: the same ini plus server_pipelining = N.
+      bin=$PGMUX_BIN ini=${POOLER_INI%.ini}-${name#pgmux-}.ini
+      { cat "$POOLER_INI"; echo "server_pipelining = ${name#pgmux-pipe}"; } >"$ini"
+      chmod 644 "$ini" ;;
     pgbouncer) bin=$PGBOUNCER_BIN ;;
     relay) bin=$BENCH_DIR/tcp-relay.sh ;;  # reads the ini's addresses, execs build-rel/tcp_relay
   esac
