@@ -1,6 +1,7 @@
 # server_pipelining: a waiting client's lone SELECT is written to a busy server behind the query
 # running there, and each answer goes to its own client. Every test runs one worker, so that all
 # clients share the pool's one server (a second worker would have its own share).
+import random
 import threading
 import time
 
@@ -183,3 +184,57 @@ def test_off_by_default(pg, pgmux):
     with pg.connect() as conn:
         assert conn.execute("SELECT is_called FROM unpipelined_seq").fetchone() == (False,)
     a.close()
+
+
+def test_clients_that_leave_and_cancel_at_random_leave_the_pool_sound(pg, pgmux):
+    # Twelve clients on two servers with two followers each, for a few hundred rounds: queries
+    # that check their own answers, queries abandoned by a client that disconnects before its
+    # answer, and queries cancelled. Every answer read must be the client's own, and the pool
+    # must end with its servers kept and serving.
+    mux = _mux(pgmux, pool_size=2, depth=2)
+    failures = []
+
+    def client(n):
+        rng = random.Random(n)
+        hist = []
+        s = _raw(mux)
+        try:
+            for i in range(60):
+                action = rng.random()
+                if action < 0.15:
+                    s.query(f"SELECT {n}, {i}, pg_sleep(0.01)")
+                    s.close()  # leaves before its answer, perhaps while following
+                    hist.append((i, "left"))
+                    s = _raw(mux)
+                    continue
+                if action < 0.25:
+                    # Long enough that the cancel always reaches it: one reaching PostgreSQL
+                    # after the query has ended could stop the query behind it (the race
+                    # compatibility.md describes), which is not what this test is about.
+                    s.query("SELECT pg_sleep(2)")
+                    time.sleep(rng.random() * 0.05)
+                    send_cancel_request(mux.host, mux.port, *s.backend_key)
+                    r = s.read_until_ready()
+                    err = RawSession.error_of(r)
+                    if err is None or err.get("C") != "57014":  # pg_sleep(2) ended: the cancel was lost
+                        failures.append((n, i, "cancel", err, hist[-4:]))
+                    hist.append((i, "cancel", None if err is None else err.get("C")))
+                    continue
+                r = s.run(f"SELECT {n}, {i}")
+                hist.append((i, "query"))
+                if r.error is not None or r.rows != [(str(n), str(i))] or r.status != b"I":
+                    failures.append((n, i, r.rows, r.error, r.status, hist[-4:]))
+            s.close()
+        except Exception as e:  # noqa: BLE001 - reported below
+            failures.append((n, repr(e)))
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    assert not failures
+    s = _raw(mux)
+    assert s.run("SELECT 'after'").rows == [("after",)]
+    s.close()
+    assert 1 <= count_backends(pg) <= 2
