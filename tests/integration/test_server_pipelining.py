@@ -49,30 +49,40 @@ def _head_and_follower(pg, mux, head_sql, follower_sql, follower_params=()):
     return a, b
 
 
+def _run_clients(client, count):
+    """Runs client(n, failures) for n in range(count) on threads; returns what they reported.
+    An exception in a client is reported too."""
+    failures = []
+
+    def guarded(n):
+        try:
+            client(n, failures)
+        except Exception as e:  # noqa: BLE001 - reported to the caller
+            failures.append((n, repr(e)))
+
+    threads = [threading.Thread(target=guarded, args=(n,)) for n in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    return failures
+
+
 def test_each_client_gets_its_own_answers(pgmux):
     # Twelve clients, two servers, two queries allowed to wait behind each running one: the
     # answers come back from a shared stream and must each reach the client that asked.
     mux = _mux(pgmux, pool_size=2, depth=2)
-    failures = []
 
-    def client(n):
-        try:
-            s = _raw(mux)
-            for i in range(150):
-                r = s.run(f"SELECT {n}, {i}, pg_backend_pid()")
-                if r.error is not None or r.rows[:1] != [(str(n), str(i), r.rows[0][2])] or r.status != b"I":
-                    failures.append((n, i, r.rows, r.error, r.status))
-                    return
-            s.close()
-        except Exception as e:  # noqa: BLE001 - reported below
-            failures.append((n, repr(e)))
+    def client(n, failures):
+        s = _raw(mux)
+        for i in range(150):
+            r = s.run(f"SELECT {n}, {i}, pg_backend_pid()")
+            if r.error is not None or r.rows[:1] != [(str(n), str(i), r.rows[0][2])] or r.status != b"I":
+                failures.append((n, i, r.rows, r.error, r.status))
+                return
+        s.close()
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not failures
+    assert not _run_clients(client, 12)
 
 
 def test_pgbench_select_only_has_no_errors(pg, pgmux):
@@ -192,48 +202,39 @@ def test_clients_that_leave_and_cancel_at_random_leave_the_pool_sound(pg, pgmux)
     # answer, and queries cancelled. Every answer read must be the client's own, and the pool
     # must end with its servers kept and serving.
     mux = _mux(pgmux, pool_size=2, depth=2)
-    failures = []
 
-    def client(n):
+    def client(n, failures):
         rng = random.Random(n)
         hist = []
         s = _raw(mux)
-        try:
-            for i in range(60):
-                action = rng.random()
-                if action < 0.15:
-                    s.query(f"SELECT {n}, {i}, pg_sleep(0.01)")
-                    s.close()  # leaves before its answer, perhaps while following
-                    hist.append((i, "left"))
-                    s = _raw(mux)
-                    continue
-                if action < 0.25:
-                    # Long enough that the cancel always reaches it: one reaching PostgreSQL
-                    # after the query has ended could stop the query behind it (the race
-                    # compatibility.md describes), which is not what this test is about.
-                    s.query("SELECT pg_sleep(2)")
-                    time.sleep(rng.random() * 0.05)
-                    send_cancel_request(mux.host, mux.port, *s.backend_key)
-                    r = s.read_until_ready()
-                    err = RawSession.error_of(r)
-                    if err is None or err.get("C") != "57014":  # pg_sleep(2) ended: the cancel was lost
-                        failures.append((n, i, "cancel", err, hist[-4:]))
-                    hist.append((i, "cancel", None if err is None else err.get("C")))
-                    continue
-                r = s.run(f"SELECT {n}, {i}")
-                hist.append((i, "query"))
-                if r.error is not None or r.rows != [(str(n), str(i))] or r.status != b"I":
-                    failures.append((n, i, r.rows, r.error, r.status, hist[-4:]))
-            s.close()
-        except Exception as e:  # noqa: BLE001 - reported below
-            failures.append((n, repr(e)))
+        for i in range(60):
+            action = rng.random()
+            if action < 0.15:
+                s.query(f"SELECT {n}, {i}, pg_sleep(0.01)")
+                s.close()  # leaves before its answer, perhaps while following
+                hist.append((i, "left"))
+                s = _raw(mux)
+                continue
+            if action < 0.25:
+                # Long enough that the cancel always reaches it: one reaching PostgreSQL
+                # after the query has ended could stop the query behind it (the race
+                # compatibility.md describes), which is not what this test is about.
+                s.query("SELECT pg_sleep(2)")
+                time.sleep(rng.random() * 0.05)
+                send_cancel_request(mux.host, mux.port, *s.backend_key)
+                r = s.read_until_ready()
+                err = RawSession.error_of(r)
+                if err is None or err.get("C") != "57014":  # pg_sleep(2) ended: the cancel was lost
+                    failures.append((n, i, "cancel", err, hist[-4:]))
+                hist.append((i, "cancel", None if err is None else err.get("C")))
+                continue
+            r = s.run(f"SELECT {n}, {i}")
+            hist.append((i, "query"))
+            if r.error is not None or r.rows != [(str(n), str(i))] or r.status != b"I":
+                failures.append((n, i, r.rows, r.error, r.status, hist[-4:]))
+        s.close()
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(180)
-    assert not failures
+    assert not _run_clients(client, 12)
     s = _raw(mux)
     assert s.run("SELECT 'after'").rows == [("after",)]
     s.close()
