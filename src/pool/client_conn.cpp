@@ -256,28 +256,91 @@ void ClientConn::forwardPending(ServerConn* s) {
 // ---- cross-client pipelining (server_pipelining) ----
 
 bool ClientConn::mayFollow(const ServerConn& s) const {
-  if (state_ != ClientState::Waiting || (prepared_ && prepared_->held.active)) return false;
-  std::string_view sql;
-  if (!loneQuery(sql) || !pipelinableQuery(sql)) return false;
+  if (state_ != ClientState::Waiting || pending_.size() != 1 || (prepared_ && prepared_->held.active)) return false;
+  if (!pipelinableRequest(pending_.front(), s)) return false;
   // It runs with the server's settings as they are: they must be its own.
   const TrackedParams& tracked = pooler_.tracked();
   return params_.trackedKey(tracked) == s.params().trackedKey(tracked);
 }
 
-void ClientConn::followOn(ServerConn* s) {
+void ClientConn::followOn(ServerConn* s, std::vector<Expected>& expected) {
   server_ = s;
   following_ = true;
   setState(ClientState::Active);
-  if (activeTimeouts_) requestStarted();
+  // Written (and rewritten) as any request, with the server's accounting kept for its client.
+  const ServerConn::FollowerWrite saved = s->beginFollowerWrite(&expected);
+  Status failure = Status::ok();
+  bool terminate = false;
   s->stream().cork();
-  int rc = s->write(pending_.front());
-  rc |= s->stream().uncorkDeferred();
+  scanMessages(s, pending_.front(), failure, terminate);
+  int rc = s->stream().uncorkDeferred();
+  const bool whole = s->endFollowerWrite(saved);
   dropPending();
-  if (rc != 0) {
+  if (rc != 0 || !failure.isOk() || terminate || !whole) {
+    // Checked before (mayFollow), so not expected: the server's input is no longer known.
+    s->markDirty();
     s->close("write to server failed");  // and this client with it
     return;
   }
   stream_.startRead();
+}
+
+bool ClientConn::pipelinableRequest(const net::Slice& s, const ServerConn& srv) const {
+  const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(s.chunk->data() + s.offset), s.length);
+  if (!scanner_.atBoundary() || bytes.empty()) return false;
+  const auto text = [](std::span<const uint8_t> body) {
+    const auto nul = std::find(body.begin(), body.end(), uint8_t{0});
+    return std::string_view(reinterpret_cast<const char*>(body.data()), static_cast<size_t>(nul - body.begin()));
+  };
+  // Walks the whole messages of the read, in the order allowed: B [D] E S, or one Q.
+  size_t pos = 0;
+  std::string step = bytes[0] == 'Q' ? "Q" : "BDES";
+  const StatementRef* bound = nullptr;
+  while (pos < bytes.size()) {
+    proto::FrameHeader h;
+    if (proto::peekFrame(bytes.subspan(pos), h) != proto::DecodeStatus::Ok || bytes.size() - pos < h.totalSize()) {
+      return false;
+    }
+    const char type = static_cast<char>(bytes[pos]);
+    const size_t at = step.find(type);
+    if (at == std::string::npos) return false;
+    step.erase(0, at + 1);  // each at most once, in order; D may be skipped
+    const auto body = bytes.subspan(pos + proto::kFrameHeaderSize, h.bodySize());
+    switch (type) {
+      case 'Q':
+        if (h.bodySize() == 0 || body.back() != 0 || !pipelinableQuery(text(body))) return false;
+        break;
+      case 'B': {
+        proto::BindHead head;
+        if (!trackStatements_ || proto::parseBindHead(bytes.subspan(pos, h.totalSize()), head) != proto::DecodeStatus::Ok ||
+            !head.portal.empty() || head.statement.empty() || prepared_ == nullptr) {
+          return false;
+        }
+        bound = prepared_->names.find(head.statement);
+        if (bound == nullptr || (*bound)->retired() || !srv.hasStatement((*bound).get()) ||
+            !pipelinableQuery(text(std::span<const uint8_t>(
+                reinterpret_cast<const uint8_t*>((*bound)->definition().data()), (*bound)->definition().size())))) {
+          return false;
+        }
+        break;
+      }
+      case 'D':
+      case 'E':
+        // Of the portal just bound (the unnamed one): Describe 'P' "", Execute "" and its row limit.
+        if (bound == nullptr || h.bodySize() < 2 || body[0] != (type == 'D' ? 'P' : 0) ||
+            (type == 'D' && body[1] != 0)) {
+          return false;
+        }
+        break;
+      case 'S':
+        if (bound == nullptr) return false;
+        break;
+      default:
+        break;
+    }
+    pos += h.totalSize();
+  }
+  return step.empty();
 }
 
 void ClientConn::onFollowerRunning() {
@@ -323,8 +386,11 @@ void ClientConn::forwardToServer(const net::Slice& s) {
   ServerConn* srv = server_;
   Status failure = Status::ok();
   bool terminate = false;
+  // A request that others may follow (server_pipelining) is known before it is rewritten.
+  const bool pipelinable = srv->pipelining() && srv->atRequestStart() && pipelinableRequest(s, *srv);
   srv->stream().cork();
   scanMessages(srv, s, failure, terminate);
+  if (pipelinable) srv->markPipelinable();
   const int rc = srv->stream().uncorkDeferred();
   if (!failure.isOk()) {
     srv->markDirty();
@@ -376,18 +442,11 @@ void ClientConn::scanMessages(ServerConn* srv, const net::Slice& s, Status& fail
       return;
     }
     switch (m.type) {
-      case 'Q': {
+      case 'Q':
         if (activeTimeouts_) requestStarted();
-        // Whole in this read, it may be one that other clients' queries follow (pipeline.h).
-        const size_t total = static_cast<size_t>(m.length) + 1;
-        const bool whole = pos >= total && total > proto::kFrameHeaderSize;
-        srv->querySent(whole && srv->pipelining() &&
-                       pipelinableQuery(std::string_view(reinterpret_cast<const char*>(bytes.data()) + pos - total +
-                                                             proto::kFrameHeaderSize,
-                                                         total - proto::kFrameHeaderSize - 1)));
+        srv->requestSent();
         if (trackStatements_) srv->expect(Expected(Expect::Query));
         break;
-      }
       case 'F':
         if (activeTimeouts_) requestStarted();
         srv->requestSent();

@@ -21,6 +21,14 @@ bool changesServer(const Expected& e) {
 }
 }  // namespace
 
+bool ReplyQueue::plainOnly() const {
+  if (skipping_) return false;
+  return std::all_of(q_.begin(), q_.end(), [](const Expected& e) {
+    return !e.deallocates && (e.kind == Expect::Query || e.kind == Expect::Bind || e.kind == Expect::Describe ||
+                              e.kind == Expect::Execute || e.kind == Expect::Sync);
+  });
+}
+
 void ReplyQueue::push(Expected e, const StatementScope& scope) {
   if (skipping_) {
     // The server is discarding messages until a Sync: this one has no effect and no reply.

@@ -149,7 +149,7 @@ void ServerConn::close(const std::string& reason) {
   stream_.close();
   ClientConn* c = client_;
   client_ = nullptr;
-  std::vector<ClientConn*> followers;
+  std::vector<Follower> followers;
   followers.swap(followers_);
   orphan_ = false;
   pool_.serverGone(this);
@@ -158,8 +158,10 @@ void ServerConn::close(const std::string& reason) {
     c->onServerLost(Status::error(sqlstate::kConnectionFailure, "server conn crashed?"), scanner_.atBoundary());
   }
   // Nothing of their answers was sent yet.
-  for (ClientConn* f : followers) {
-    if (f != nullptr) f->onServerLost(Status::error(sqlstate::kConnectionFailure, "server conn crashed?"), true);
+  for (Follower& f : followers) {
+    if (f.client != nullptr) {
+      f.client->onServerLost(Status::error(sqlstate::kConnectionFailure, "server conn crashed?"), true);
+    }
   }
   pool_.pooler().deferDelete(this);
 }
@@ -441,8 +443,10 @@ void ServerConn::release() {
 
 void ServerConn::clientGone(ClientConn* c, bool clientAtBoundary) {
   if (c != client_) {
-    // A follower: its query is on the wire and runs; its answer is dropped.
-    std::replace(followers_.begin(), followers_.end(), c, static_cast<ClientConn*>(nullptr));
+    // A follower: its request is on the wire and runs; its answer is dropped.
+    for (Follower& f : followers_) {
+      if (f.client == c) f.client = nullptr;
+    }
     return;
   }
   client_ = nullptr;
@@ -539,7 +543,7 @@ bool ServerConn::mayTakeFollower() const {
   return pipelining() && state_ == ServerState::Active &&
          static_cast<int>(followers_.size()) < depth && headPipelinable_ && outstanding_ == 1 &&
          internalPending_ == 0 && !unsynced_ && !dirty_ && !copyIn_ && !holding_ && cancels_.empty() &&
-         replies_.size() <= 1 && txStatus_ == 'I' && generation_ == pool_.generation() &&
+         replies_.plainOnly() && txStatus_ == 'I' && generation_ == pool_.generation() &&
          !expired(uv_now(pool_.pooler().loop())) &&
          (orphan_ || (client_ != nullptr && client_->atMessageBoundary()));
 }
@@ -560,24 +564,43 @@ void ServerConn::pullFollowers() {
 }
 
 void ServerConn::addFollower(ClientConn* c) {
-  followers_.push_back(c);
-  c->followOn(this);  // writes its query here (a failed write closes the server)
+  followers_.push_back(Follower{c, {}});
+  c->followOn(this, followers_.back().expected);  // writes its request here (a failure closes the server)
+}
+
+ServerConn::FollowerWrite ServerConn::beginFollowerWrite(std::vector<Expected>* expected) {
+  FollowerWrite saved{outstanding_, unsynced_, syncsSinceExecute_, headPipelinable_};
+  outstanding_ = 0;
+  unsynced_ = false;
+  divert_ = expected;
+  return saved;
+}
+
+bool ServerConn::endFollowerWrite(const FollowerWrite& saved) {
+  const bool whole = outstanding_ == 1 && !unsynced_;
+  outstanding_ = saved.outstanding;
+  unsynced_ = saved.unsynced;
+  syncsSinceExecute_ = saved.syncsSinceExecute;
+  headPipelinable_ = saved.headPipelinable;
+  divert_ = nullptr;
+  return whole;
 }
 
 bool ServerConn::promoteFollower() {
-  ClientConn* next = followers_.front();
+  Follower f = std::move(followers_.front());
   followers_.erase(followers_.begin());
-  outstanding_ = 1;  // its Query
+  ClientConn* next = f.client;
+  outstanding_ = 1;  // its Query or Sync
   unsynced_ = false;
   headPipelinable_ = true;
-  replies_.clear();  // what a departed client's Query was owed
+  replies_.clear();  // what a departed client's request was owed
   uncorkClient();
   if (next == nullptr) {
     orphan_ = true;
     return true;
   }
   client_ = next;
-  if (next->tracksStatements()) expect(Expected(Expect::Query));
+  for (Expected& e : f.expected) replies_.push(std::move(e), scope());
   next->corkWrites();
   corked_ = next;
   next->onFollowerRunning();  // may forward what it sent meanwhile, or close
@@ -690,6 +713,7 @@ void ServerConn::scanReplies(const net::Slice& s) {
               if (!promoteFollower()) return;
               continue;
             }
+            replies_.clear();  // what it was owed
             if (!cancels_.empty()) {
               parkedForCancel_ = true;  // finished when the last cancel has arrived
               continue;

@@ -1,13 +1,18 @@
-# server_pipelining: a waiting client's lone SELECT is written to a busy server behind the query
-# running there, and each answer goes to its own client. Every test runs one worker, so that all
-# clients share the pool's one server (a second worker would have its own share).
+# server_pipelining: a waiting client's lone SELECT (simple or prepared) is written to a busy
+# server behind the query running there, and each answer goes to its own client. Every test runs
+# one worker, so that all clients share the pool's one server (a second worker would have its
+# own share).
+import asyncio
 import random
 import threading
 import time
 
-from conftest import (TEST_DB, count_backends, init_pgbench_tables, pgbench_through, wait_for,
+import asyncpg
+
+from conftest import (ROLES, TEST_DB, count_backends, init_pgbench_tables, pgbench_through, wait_for,
                       wait_for_no_backends)
 from pgwire import RawSession, send_cancel_request
+from test_prepared import SYNC, bind, exchange, execute, kinds, parse, send
 
 
 def _mux(pgmux, pool_size=1, depth=1, **settings):
@@ -239,3 +244,82 @@ def test_clients_that_leave_and_cancel_at_random_leave_the_pool_sound(pg, pgmux)
     assert s.run("SELECT 'after'").rows == [("after",)]
     s.close()
     assert 1 <= count_backends(pg) <= 2
+
+
+# ---- the extended protocol: a Bind, Execute and Sync of a prepared SELECT ----
+
+def _prepare(session, name, sql):
+    assert kinds(exchange(session, parse(name, sql), SYNC)) == "1Z"
+
+
+def test_a_prepared_select_follows_and_still_runs_when_its_client_leaves(pg, pgmux):
+    _fresh_sequence(pg, "pipelined_ext_seq")
+    mux = _mux(pgmux)
+    a, b = _raw(mux), _raw(mux)
+    _prepare(b, "next", "SELECT nextval('pipelined_ext_seq')")  # now on the pool's one server
+    a.query("SELECT pg_sleep(1.5)")
+    _wait_running(pg, "SELECT pg_sleep(1.5)")
+    send(b, bind("next"), execute(), SYNC)
+    time.sleep(0.2)
+    b.close()
+    assert RawSession.error_of(a.read_until_ready()) is None
+    # It ran (a queued request would have been dropped with its client), and the server was kept
+    # with nothing owed from it.
+    with pg.connect() as conn:
+        assert conn.execute("SELECT is_called FROM pipelined_ext_seq").fetchone() == (True,)
+    assert a.run("SELECT 'next'").rows == [("next",)]
+    assert count_backends(pg) == 1
+    a.close()
+
+
+def test_prepared_followers_get_their_own_rows_and_errors(pg, pgmux):
+    # Two followers behind one query: the first one's Bind fails in the server (a bad integer),
+    # which skips to its own Sync only; the second gets its row.
+    mux = _mux(pgmux, depth=2)
+    a, b, c = _raw(mux), _raw(mux), _raw(mux)
+    _prepare(b, "q", "SELECT $1::int")
+    _prepare(c, "q", "SELECT $1::int")
+    a.query("SELECT pg_sleep(1)")
+    _wait_running(pg, "SELECT pg_sleep(1)")
+    send(b, bind("q", "abc"), execute(), SYNC)
+    send(c, bind("q", "7"), execute(), SYNC)
+    time.sleep(0.2)
+    assert RawSession.error_of(a.read_until_ready()) is None
+    failed = b.read_until_ready()
+    assert RawSession.error_of(failed)["C"] == "22P02" and failed[-1] == (b"Z", b"I")
+    got = c.read_until_ready()
+    assert kinds(got) == "2DCZ" and (b"D", b"\0\x01\0\0\0\x017") in got
+    # Both go on, on the same server, with nothing owed.
+    assert kinds(exchange(b, bind("q", "8"), execute(), SYNC)) == "2DCZ"
+    assert kinds(exchange(c, bind("q", "9"), execute(), SYNC)) == "2DCZ"
+    for s in (a, b, c):
+        s.close()
+
+
+def test_pgbench_prepared_has_no_errors(pg, pgmux):
+    init_pgbench_tables(pg, "benchuser", 1)
+    mux = _mux(pgmux, pool_size=3, depth=2)
+    pgbench_through(pg, mux, "benchuser", clients=30, threads=2, seconds=4, args=["-S", "-M", "prepared"],
+                    max_backends=3)
+
+
+def test_asyncpg_tasks_get_their_own_rows(pgmux):
+    # asyncpg prepares each statement once per connection, then sends Bind/Execute/Sync: its
+    # requests follow each other on the pool's two servers.
+    mux = _mux(pgmux, pool_size=2, depth=2)
+
+    async def run():
+        conns = [await asyncpg.connect(host=mux.host, port=mux.port, user="md5user",
+                                       password=ROLES["md5user"][1], database=TEST_DB)
+                 for _ in range(12)]
+        try:
+            async def task(n, conn):
+                for i in range(100):
+                    row = await conn.fetchrow("SELECT $1::int AS n, $2::int AS i", n, i)
+                    assert (row["n"], row["i"]) == (n, i)
+            await asyncio.gather(*(task(n, c) for n, c in enumerate(conns)))
+        finally:
+            for c in conns:
+                await c.close()
+
+    asyncio.run(run())

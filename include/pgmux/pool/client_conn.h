@@ -20,6 +20,8 @@
 
 namespace pgmux::pool {
 
+struct Expected;
+
 enum class ClientState : uint8_t {
   Startup,      // reading the startup packet
   Auth,         // in the password exchange
@@ -62,7 +64,7 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   // server_pipelining (pipeline.h): whether this waiting client's request may be written to busy
   // server `s` behind the query running there; writing it (followOn); its turn coming.
   bool mayFollow(const ServerConn& s) const;
-  void followOn(ServerConn* s);
+  void followOn(ServerConn* s, std::vector<Expected>& expected);
   void onFollowerRunning();
   // Its query waits on the server behind another client's.
   bool following() const { return following_; }
@@ -117,6 +119,11 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   void forwardPending(ServerConn* s);
   // The text of the pending request when it is one whole simple Query alone in one read.
   bool loneQuery(std::string_view& sql) const;
+  // Whether `s` (a read) is exactly one request that others may follow on server `srv`, or
+  // follow others with (pipeline.h): a simple Query of a pipelinable SELECT, or a Bind of the
+  // unnamed portal to a named statement of this client that `srv` has prepared and whose text
+  // is a pipelinable SELECT, an optional Describe of that portal, its Execute and a Sync.
+  bool pipelinableRequest(const net::Slice& s, const ServerConn& srv) const;
   // The messages of one read, written (corked) to the server; a failure or a Terminate stops it.
   void scanMessages(ServerConn* srv, const net::Slice& s, Status& failure, bool& terminate);
 

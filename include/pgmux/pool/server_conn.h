@@ -85,12 +85,6 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
     syncsSinceExecute_ = 0;
     headPipelinable_ = false;
   }
-  // A simple Query; `pipelinable` when its text is one others may follow (pipeline.h).
-  void querySent(bool pipelinable) {
-    const bool first = outstanding_ == 0 && !unsynced_;
-    requestSent();
-    headPipelinable_ = pipelinable && first;
-  }
   void executeSent() {
     unsynced_ = true;
     syncsSinceExecute_ = 0;
@@ -119,6 +113,24 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
   void pullFollowers();
   void addFollower(ClientConn* c);
   bool hasFollowers() const { return !followers_.empty(); }
+  // The statement is prepared here (a Bind of it needs no Parse first).
+  bool hasStatement(const Statement* s) const { return statements_.has(s); }
+  // Nothing of the linked client's is outstanding: what it sends now starts a request.
+  bool atRequestStart() const { return outstanding_ == 0 && !unsynced_; }
+  // The request just forwarded, from its start, is one pipelinable request (pipeline.h) and all
+  // of it: others may follow it. Any message forwarded after it clears this.
+  void markPipelinable() { headPipelinable_ = outstanding_ == 1 && !unsynced_; }
+  // A follower's messages are written with the server's request accounting kept for the
+  // running client, and the replies they expect set aside for the follower's turn.
+  struct FollowerWrite {
+    int outstanding;
+    bool unsynced;
+    int syncsSinceExecute;
+    bool headPipelinable;
+  };
+  FollowerWrite beginFollowerWrite(std::vector<Expected>* expected);
+  // True when the messages written were one whole request (one Query or Sync, nothing after).
+  bool endFollowerWrite(const FollowerWrite& saved);
   // Off the pool's list of servers that may take a follower (Pool::pipelineOpen).
   void unlistOpen() { listedOpen_ = false; }
   void copyEnded() { copyIn_ = false; }
@@ -132,7 +144,13 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
   // Prepared statements: what this server has, and the replies it owes while its client's
   // statements are tracked (pushed in the order the messages are written).
   ServerStatements& statements() { return statements_; }
-  void expect(Expected e) { replies_.push(std::move(e), scope()); }
+  void expect(Expected e) {
+    if (divert_ != nullptr) {
+      divert_->push_back(std::move(e));
+    } else {
+      replies_.push(std::move(e), scope());
+    }
+  }
 
   int write(const net::Slice& s) { return stream_.write(s); }
   net::Stream& stream() { return stream_; }
@@ -207,8 +225,14 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
   bool headPipelinable_ = false;  // the linked client's request is one pipelinable Query
   bool orphan_ = false;           // that request's client left: its answer is dropped
   bool listedOpen_ = false;       // on the pool's list of servers that may take a follower
-  // Clients whose query was written behind the running one, in order; null: it left.
-  std::vector<ClientConn*> followers_;
+  // Clients whose request was written behind the running one, in order, with the replies it
+  // expects; a null client left.
+  struct Follower {
+    ClientConn* client;
+    std::vector<Expected> expected;
+  };
+  std::vector<Follower> followers_;
+  std::vector<Expected>* divert_ = nullptr;  // a follower's expected replies while it is written
   ClientConn* corked_ = nullptr;  // the client whose writes this read gathers
 };
 
