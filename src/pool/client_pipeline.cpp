@@ -1,0 +1,109 @@
+// The client half of cross-client pipelining (server_pipelining, pipeline.h): which requests
+// may run behind another client's on a busy server, writing a follower's request there, and its
+// turn coming.
+#include <algorithm>
+#include <utility>
+
+#include "pgmux/pool/client_conn.h"
+#include "pgmux/pool/pipeline.h"
+#include "pgmux/pool/server_conn.h"
+#include "pgmux/proto/extended.h"
+
+namespace pgmux::pool {
+
+bool ClientConn::mayFollow(const ServerConn& s) const {
+  if (state_ != ClientState::Waiting || pending_.size() != 1 || (prepared_ && prepared_->held.active)) return false;
+  if (!pipelinableRequest(pending_.front(), s)) return false;
+  // It runs with the server's settings as they are: they must be its own.
+  const TrackedParams& tracked = pooler_.tracked();
+  return params_.trackedKey(tracked) == s.params().trackedKey(tracked);
+}
+
+void ClientConn::followOn(ServerConn* s, std::vector<Expected>& expected) {
+  server_ = s;
+  following_ = true;
+  setState(ClientState::Active);
+  // Written (and rewritten) as any request, with the server's accounting kept for its client.
+  const ServerConn::FollowerWrite saved = s->beginFollowerWrite(&expected);
+  Status failure = Status::ok();
+  bool terminate = false;
+  s->stream().cork();
+  scanMessages(s, pending_.front(), failure, terminate);
+  int rc = s->stream().uncorkDeferred();
+  const bool whole = s->endFollowerWrite(saved);
+  dropPending();
+  if (rc != 0 || !failure.isOk() || terminate || !whole) {
+    // Checked before (mayFollow), so not expected: the server's input is no longer known.
+    s->markDirty();
+    s->close("write to server failed");  // and this client with it
+    return;
+  }
+  stream_.startRead();
+}
+
+bool ClientConn::pipelinableRequest(const net::Slice& s, const ServerConn& srv) const {
+  const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(s.chunk->data() + s.offset), s.length);
+  if (!scanner_.atBoundary() || bytes.empty()) return false;
+  const auto text = [](std::span<const uint8_t> body) {
+    const auto nul = std::find(body.begin(), body.end(), uint8_t{0});
+    return std::string_view(reinterpret_cast<const char*>(body.data()), static_cast<size_t>(nul - body.begin()));
+  };
+  // Walks the whole messages of the read, in the order allowed: B [D] E S, or one Q.
+  size_t pos = 0;
+  std::string step = bytes[0] == 'Q' ? "Q" : "BDES";
+  const StatementRef* bound = nullptr;
+  while (pos < bytes.size()) {
+    proto::FrameHeader h;
+    if (proto::peekFrame(bytes.subspan(pos), h) != proto::DecodeStatus::Ok || bytes.size() - pos < h.totalSize()) {
+      return false;
+    }
+    const char type = static_cast<char>(bytes[pos]);
+    const size_t at = step.find(type);
+    if (at == std::string::npos) return false;
+    step.erase(0, at + 1);  // each at most once, in order; D may be skipped
+    const auto body = bytes.subspan(pos + proto::kFrameHeaderSize, h.bodySize());
+    switch (type) {
+      case 'Q':
+        if (h.bodySize() == 0 || body.back() != 0 || !pipelinableQuery(text(body))) return false;
+        break;
+      case 'B': {
+        proto::BindHead head;
+        if (!trackStatements_ || proto::parseBindHead(bytes.subspan(pos, h.totalSize()), head) != proto::DecodeStatus::Ok ||
+            !head.portal.empty() || head.statement.empty() || prepared_ == nullptr) {
+          return false;
+        }
+        bound = prepared_->names.find(head.statement);
+        if (bound == nullptr || (*bound)->retired() || !srv.hasStatement((*bound).get()) ||
+            !pipelinableQuery(text(std::span<const uint8_t>(
+                reinterpret_cast<const uint8_t*>((*bound)->definition().data()), (*bound)->definition().size())))) {
+          return false;
+        }
+        break;
+      }
+      case 'D':
+      case 'E':
+        // Of the portal just bound (the unnamed one): Describe 'P' "", Execute "" and its row limit.
+        if (bound == nullptr || h.bodySize() < 2 || body[0] != (type == 'D' ? 'P' : 0) ||
+            (type == 'D' && body[1] != 0)) {
+          return false;
+        }
+        break;
+      case 'S':
+        if (bound == nullptr) return false;
+        break;
+      default:
+        break;
+    }
+    pos += h.totalSize();
+  }
+  return step.empty();
+}
+
+void ClientConn::onFollowerRunning() {
+  following_ = false;
+  if (std::exchange(cancelDeferred_, false)) pooler_.cancelServerQuery(server_);
+  // What it sent while it waited goes now, unless others wait behind it in turn.
+  if (!pending_.empty() && !server_->hasFollowers()) forwardPending(server_);
+}
+
+}  // namespace pgmux::pool
