@@ -139,9 +139,10 @@ void ClientConn::onStreamRead(net::Slice data) {
       onRequest();
       return;
     case ClientState::Active:
-      if (following_ || server_->hasFollowers()) {
-        // Pipelined: the server's input is other clients' queries after this one's, so what
-        // this client sends now waits for its own turn to end (onServerReleased).
+      if (server_->hasFollowers()) {
+        // Pipelined (this client follows, or others follow it): the server's input holds other
+        // clients' requests after this one's, so what it sends now waits for its own turn to end
+        // (onServerReleased).
         keepPending(data);
         if (pendingBytes_ > kMaxPendingBytes) stream_.stopRead();
         return;
@@ -183,25 +184,19 @@ void ClientConn::onRequest() {
   if (pendingBytes_ > kMaxPendingBytes) stream_.stopRead();
 }
 
-bool ClientConn::loneQuery(std::string_view& sql) const {
-  if (pending_.size() != 1 || !scanner_.atBoundary()) return false;
-  const net::Slice& s = pending_.front();
-  const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(s.chunk->data() + s.offset), s.length);
-  proto::FrameHeader h;
-  if (bytes.empty() || bytes[0] != 'Q' || proto::peekFrame(bytes, h) != proto::DecodeStatus::Ok ||
-      h.totalSize() != s.length || h.bodySize() == 0 || bytes.back() != 0) {
-    return false;
-  }
-  // The query text up to its terminating NUL; one inside it is a foreign byte to the callers.
-  sql = std::string_view(reinterpret_cast<const char*>(bytes.data()) + proto::kFrameHeaderSize, h.bodySize() - 1);
-  return true;
-}
-
 bool ClientConn::answerResetLocally() {
   if (pool_->mode() == config::PoolMode::Session || !pooler_.config().localResetQuery) return false;
   // One whole simple Query, alone in one read: what a driver sends to reset a connection.
-  std::string_view sql;
-  if (!loneQuery(sql)) return false;
+  if (pending_.size() != 1) return false;
+  const net::Slice& s = pending_.front();
+  const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(s.chunk->data() + s.offset), s.length);
+  proto::FrameHeader h;
+  if (bytes[0] != 'Q' || proto::peekFrame(bytes, h) != proto::DecodeStatus::Ok || h.totalSize() != s.length ||
+      h.bodySize() == 0 || bytes.back() != 0) {
+    return false;
+  }
+  // The query text up to its terminating NUL; one inside it fails the match as a foreign byte.
+  const std::string_view sql(reinterpret_cast<const char*>(bytes.data()) + proto::kFrameHeaderSize, h.bodySize() - 1);
   std::string reply;
   bool resetAll = false;
   if (!answerResetQuery(sql, reply, resetAll)) return false;
@@ -258,7 +253,6 @@ void ClientConn::onServerReleased() {
     prepared_->deallocatePortals.clear();
   }
   if (state_ == ClientState::Closing) return;
-  following_ = false;
   cancelDeferred_ = false;
   setState(ClientState::Idle);
   // A request sent while others' queries were pipelined behind its own: it needs a server again.
@@ -488,7 +482,7 @@ void ClientConn::onDeadline() {
         // A query still running is cancelled first: closing the connection alone would leave
         // the backend working until it next writes.
         // A query still waiting behind another client's is not cancelled: that one would be.
-        if (queryStart_ != 0 && server_ != nullptr && !following_) pooler_.cancelServerQuery(server_);
+        if (queryStart_ != 0 && server_ != nullptr && !following()) pooler_.cancelServerQuery(server_);
         return timeout(what);
       }
       break;

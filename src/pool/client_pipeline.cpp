@@ -21,7 +21,6 @@ bool ClientConn::mayFollow(const ServerConn& s) const {
 
 void ClientConn::followOn(ServerConn* s, std::vector<Expected>& expected) {
   server_ = s;
-  following_ = true;
   setState(ClientState::Active);
   // Written (and rewritten) as any request, with the server's accounting kept for its client.
   const ServerConn::FollowerWrite saved = s->beginFollowerWrite(&expected);
@@ -34,7 +33,6 @@ void ClientConn::followOn(ServerConn* s, std::vector<Expected>& expected) {
   dropPending();
   if (rc != 0 || !failure.isOk() || terminate || !whole) {
     // Checked before (mayFollow), so not expected: the server's input is no longer known.
-    s->markDirty();
     s->close("write to server failed");  // and this client with it
     return;
   }
@@ -99,8 +97,9 @@ bool ClientConn::pipelinableRequest(const net::Slice& s, const ServerConn& srv) 
   return step.empty();
 }
 
+bool ClientConn::following() const { return server_ != nullptr && server_->isFollower(this); }
+
 void ClientConn::onFollowerRunning() {
-  following_ = false;
   if (std::exchange(cancelDeferred_, false)) pooler_.cancelServerQuery(server_);
   // What it sent while it waited goes now, unless others wait behind it in turn.
   if (!pending_.empty() && !server_->hasFollowers()) forwardPending(server_);

@@ -128,12 +128,7 @@ bool Pool::follow(ClientConn* c) {
       continue;
     }
     if (!c->mayFollow(*s)) return false;
-    s->addFollower(c);
-    // Taken as far as the depth allows: off the list (it lists itself again when it may).
-    if (!s->mayTakeFollower() && !pipelineOpen_.empty() && pipelineOpen_.back() == s) {
-      pipelineOpen_.pop_back();
-      s->unlistOpen();
-    }
+    s->addFollower(c);  // a server with no room left comes off the list when next looked at
     return true;
   }
   return false;

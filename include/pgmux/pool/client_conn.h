@@ -67,7 +67,7 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   void followOn(ServerConn* s, std::vector<Expected>& expected);
   void onFollowerRunning();
   // Its query waits on the server behind another client's.
-  bool following() const { return following_; }
+  bool following() const;
   // A CancelRequest that came while following: sent when its query runs.
   void deferCancel() { cancelDeferred_ = true; }
   // The server gave itself back after a finished transaction.
@@ -117,8 +117,6 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   void forwardToServer(const net::Slice& s);
   // The requests read while waiting, forwarded to the server now linked.
   void forwardPending(ServerConn* s);
-  // The text of the pending request when it is one whole simple Query alone in one read.
-  bool loneQuery(std::string_view& sql) const;
   // Whether `s` (a read) is exactly one request that others may follow on server `srv`, or
   // follow others with (pipeline.h): a simple Query of a pipelinable SELECT, or a Bind of the
   // unnamed portal to a named statement of this client that `srv` has prepared and whose text
@@ -223,8 +221,7 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   bool admitted_ = false;        // counted in the per-database/user client limits
   bool activeTimeouts_ = false;  // query, idle-transaction or transaction timeout set
   bool trackStatements_ = false;
-  bool following_ = false;       // its query waits on a pipelined server behind another's
-  bool cancelDeferred_ = false;  // a CancelRequest for that query, sent when it runs
+  bool cancelDeferred_ = false;  // a CancelRequest for its query while following, sent when it runs
   // A Parse, Bind, Describe or Close split across reads: collected until it can be rewritten, then
   // the rest of it passed on (a Bind's parameters) or dropped (a message answered otherwise).
   struct HeldMessage {

@@ -2,6 +2,7 @@
 // the answers back, counting requests against ReadyForQuery to know when it may be released.
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -113,6 +114,9 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
   void pullFollowers();
   void addFollower(ClientConn* c);
   bool hasFollowers() const { return !followers_.empty(); }
+  bool isFollower(const ClientConn* c) const {
+    return std::any_of(followers_.begin(), followers_.end(), [c](const Follower& f) { return f.client == c; });
+  }
   // The statement is prepared here (a Bind of it needs no Parse first).
   bool hasStatement(const Statement* s) const { return statements_.has(s); }
   // Nothing of the linked client's is outstanding: what it sends now starts a request.
