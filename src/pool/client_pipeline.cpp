@@ -46,10 +46,13 @@ bool ClientConn::pipelinableRequest(const net::Slice& s, const ServerConn& srv) 
     const auto nul = std::find(body.begin(), body.end(), uint8_t{0});
     return std::string_view(reinterpret_cast<const char*>(body.data()), static_cast<size_t>(nul - body.begin()));
   };
-  // Walks the whole messages of the read, in the order allowed: B [D] E S, or one Q.
+  // Walks the whole messages of the read, in the order allowed: [P] B [D] E S, or one Q. The
+  // Parse is of the unnamed statement, which the Bind then names: another client's unnamed
+  // statement may be the server's until this request runs, so a Bind of "" needs its own Parse.
   size_t pos = 0;
-  std::string step = bytes[0] == 'Q' ? "Q" : "BDES";
-  const StatementRef* bound = nullptr;
+  std::string step = bytes[0] == 'Q' ? "Q" : "PBDES";
+  bool parsed = false;
+  bool bound = false;
   while (pos < bytes.size()) {
     proto::FrameHeader h;
     if (proto::peekFrame(bytes.subspan(pos), h) != proto::DecodeStatus::Ok || bytes.size() - pos < h.totalSize()) {
@@ -58,36 +61,39 @@ bool ClientConn::pipelinableRequest(const net::Slice& s, const ServerConn& srv) 
     const char type = static_cast<char>(bytes[pos]);
     const size_t at = step.find(type);
     if (at == std::string::npos) return false;
-    step.erase(0, at + 1);  // each at most once, in order; D may be skipped
+    step.erase(0, at + 1);  // each at most once, in order; P and D may be skipped
     const auto body = bytes.subspan(pos + proto::kFrameHeaderSize, h.bodySize());
     switch (type) {
       case 'Q':
         if (h.bodySize() == 0 || body.back() != 0 || !pipelinableQuery(text(body))) return false;
         break;
+      case 'P': {
+        proto::ParseMessage p;
+        if (proto::parseParse(body, p) != proto::DecodeStatus::Ok || !p.name.empty() || !pipelinableQuery(p.query)) {
+          return false;
+        }
+        parsed = true;
+        break;
+      }
       case 'B': {
         proto::BindHead head;
-        if (!trackStatements_ || proto::parseBindHead(bytes.subspan(pos, h.totalSize()), head) != proto::DecodeStatus::Ok ||
-            !head.portal.empty() || head.statement.empty() || prepared_ == nullptr) {
+        if (proto::parseBindHead(bytes.subspan(pos, h.totalSize()), head) != proto::DecodeStatus::Ok ||
+            !head.portal.empty() || head.statement.empty() != parsed) {
           return false;
         }
-        bound = prepared_->names.find(head.statement);
-        if (bound == nullptr || (*bound)->retired() || !srv.hasStatement((*bound).get()) ||
-            !pipelinableQuery(text(std::span<const uint8_t>(
-                reinterpret_cast<const uint8_t*>((*bound)->definition().data()), (*bound)->definition().size())))) {
-          return false;
-        }
+        if (!parsed && !preparedSelectOn(head.statement, srv)) return false;
+        bound = true;
         break;
       }
       case 'D':
       case 'E':
         // Of the portal just bound (the unnamed one): Describe 'P' "", Execute "" and its row limit.
-        if (bound == nullptr || h.bodySize() < 2 || body[0] != (type == 'D' ? 'P' : 0) ||
-            (type == 'D' && body[1] != 0)) {
+        if (!bound || h.bodySize() < 2 || body[0] != (type == 'D' ? 'P' : 0) || (type == 'D' && body[1] != 0)) {
           return false;
         }
         break;
       case 'S':
-        if (bound == nullptr) return false;
+        if (!bound) return false;
         break;
       default:
         break;
@@ -95,6 +101,14 @@ bool ClientConn::pipelinableRequest(const net::Slice& s, const ServerConn& srv) 
     pos += h.totalSize();
   }
   return step.empty();
+}
+
+bool ClientConn::preparedSelectOn(std::string_view name, const ServerConn& srv) const {
+  if (!trackStatements_ || prepared_ == nullptr) return false;
+  const StatementRef* stmt = prepared_->names.find(name);
+  if (stmt == nullptr || (*stmt)->retired() || !srv.hasStatement((*stmt).get())) return false;
+  const std::string_view definition = (*stmt)->definition();
+  return pipelinableQuery(definition.substr(0, definition.find('\0')));
 }
 
 bool ClientConn::following() const { return server_ != nullptr && server_->isFollower(this); }

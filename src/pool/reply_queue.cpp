@@ -24,8 +24,9 @@ bool changesServer(const Expected& e) {
 bool ReplyQueue::plainOnly() const {
   if (skipping_) return false;
   return std::all_of(q_.begin(), q_.end(), [](const Expected& e) {
-    return !e.deallocates && (e.kind == Expect::Query || e.kind == Expect::Bind || e.kind == Expect::Describe ||
-                              e.kind == Expect::Execute || e.kind == Expect::Sync);
+    const bool unnamedParse = e.kind == Expect::Parse && !e.stmt && e.name.empty();
+    return !e.deallocates && (unnamedParse || e.kind == Expect::Query || e.kind == Expect::Bind ||
+                              e.kind == Expect::Describe || e.kind == Expect::Execute || e.kind == Expect::Sync);
   });
 }
 

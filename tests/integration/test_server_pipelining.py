@@ -8,6 +8,7 @@ import threading
 import time
 
 import asyncpg
+import pytest
 
 from conftest import (ROLES, TEST_DB, count_backends, init_pgbench_tables, pgbench_through, wait_for,
                       wait_for_no_backends)
@@ -252,55 +253,119 @@ def _prepare(session, name, sql):
     assert kinds(exchange(session, parse(name, sql), SYNC)) == "1Z"
 
 
-def test_a_prepared_select_follows_and_still_runs_when_its_client_leaves(pg, pgmux):
-    _fresh_sequence(pg, "pipelined_ext_seq")
-    mux = _mux(pgmux)
-    a, b = _raw(mux), _raw(mux)
-    _prepare(b, "next", "SELECT nextval('pipelined_ext_seq')")  # now on the pool's one server
+def _exec_params(sql, *params):
+    """What libpq's PQexecParams sends: the unnamed statement parsed, bound and run."""
+    return parse("", sql), bind("", *params), (b"D", b"P\0"), execute(), SYNC
+
+
+def _follows_then_leaves(pg, mux, b, *messages):
+    """A's query runs on the pool's one server; B sends `messages` behind it and leaves before
+    its turn. Returns A, answered."""
+    a = _raw(mux)
     a.query("SELECT pg_sleep(1.5)")
     _wait_running(pg, "SELECT pg_sleep(1.5)")
-    send(b, bind("next"), execute(), SYNC)
+    send(b, *messages)
     time.sleep(0.2)
     b.close()
     assert RawSession.error_of(a.read_until_ready()) is None
+    return a
+
+
+def _is_called(pg, sequence):
+    with pg.connect() as conn:
+        return conn.execute(f"SELECT is_called FROM {sequence}").fetchone()[0]
+
+
+def test_a_prepared_select_follows_and_still_runs_when_its_client_leaves(pg, pgmux):
+    _fresh_sequence(pg, "pipelined_ext_seq")
+    mux = _mux(pgmux)
+    b = _raw(mux)
+    _prepare(b, "next", "SELECT nextval('pipelined_ext_seq')")  # now on the pool's one server
+    a = _follows_then_leaves(pg, mux, b, bind("next"), execute(), SYNC)
     # It ran (a queued request would have been dropped with its client), and the server was kept
     # with nothing owed from it.
-    with pg.connect() as conn:
-        assert conn.execute("SELECT is_called FROM pipelined_ext_seq").fetchone() == (True,)
+    assert _is_called(pg, "pipelined_ext_seq")
     assert a.run("SELECT 'next'").rows == [("next",)]
     assert count_backends(pg) == 1
     a.close()
 
 
-def test_prepared_followers_get_their_own_rows_and_errors(pg, pgmux):
+def test_an_unnamed_select_follows_and_still_runs_when_its_client_leaves(pg, pgmux):
+    _fresh_sequence(pg, "pipelined_unnamed_seq")
+    mux = _mux(pgmux)
+    a = _follows_then_leaves(pg, mux, _raw(mux), *_exec_params("SELECT nextval('pipelined_unnamed_seq')"))
+    assert _is_called(pg, "pipelined_unnamed_seq")
+    assert a.run("SELECT 'next'").rows == [("next",)]
+    assert count_backends(pg) == 1
+    a.close()
+
+
+def test_an_unnamed_statement_that_is_not_a_select_is_not_followed(pg, pgmux):
+    # VALUES could have been pipelined, but only a SELECT is: B waits in pgmux and its request
+    # goes with it.
+    _fresh_sequence(pg, "unpipelined_unnamed_seq")
+    mux = _mux(pgmux)
+    a = _follows_then_leaves(pg, mux, _raw(mux), *_exec_params("VALUES (nextval('unpipelined_unnamed_seq'))"))
+    assert not _is_called(pg, "unpipelined_unnamed_seq")
+    a.close()
+
+
+@pytest.mark.parametrize("form", ["prepared", "unnamed"])
+def test_extended_followers_get_their_own_rows_and_errors(pg, pgmux, form):
     # Two followers behind one query: the first one's Bind fails in the server (a bad integer),
     # which skips to its own Sync only; the second gets its row.
     mux = _mux(pgmux, depth=2)
     a, b, c = _raw(mux), _raw(mux), _raw(mux)
-    _prepare(b, "q", "SELECT $1::int")
-    _prepare(c, "q", "SELECT $1::int")
+    if form == "prepared":
+        _prepare(b, "q", "SELECT $1::int")
+        _prepare(c, "q", "SELECT $1::int")
+
+        def request(value):
+            return bind("q", value), execute(), SYNC
+        answered = "2DCZ"
+    else:
+        def request(value):
+            return _exec_params("SELECT $1::int", value)
+        answered = "12TDCZ"
     a.query("SELECT pg_sleep(1)")
     _wait_running(pg, "SELECT pg_sleep(1)")
-    send(b, bind("q", "abc"), execute(), SYNC)
-    send(c, bind("q", "7"), execute(), SYNC)
+    send(b, *request("abc"))
+    send(c, *request("7"))
     time.sleep(0.2)
     assert RawSession.error_of(a.read_until_ready()) is None
     failed = b.read_until_ready()
     assert RawSession.error_of(failed)["C"] == "22P02" and failed[-1] == (b"Z", b"I")
     got = c.read_until_ready()
-    assert kinds(got) == "2DCZ" and (b"D", b"\0\x01\0\0\0\x017") in got
+    assert kinds(got) == answered and (b"D", b"\0\x01\0\0\0\x017") in got
     # Both go on, on the same server, with nothing owed.
-    assert kinds(exchange(b, bind("q", "8"), execute(), SYNC)) == "2DCZ"
-    assert kinds(exchange(c, bind("q", "9"), execute(), SYNC)) == "2DCZ"
+    assert kinds(exchange(b, *request("8"))) == answered
+    assert kinds(exchange(c, *request("9"))) == answered
     for s in (a, b, c):
         s.close()
 
 
-def test_pgbench_prepared_has_no_errors(pg, pgmux):
+@pytest.mark.parametrize("mode", ["prepared", "extended"])
+def test_pgbench_extended_has_no_errors(pg, pgmux, mode):
     init_pgbench_tables(pg, "benchuser", 1)
     mux = _mux(pgmux, pool_size=3, depth=2)
-    pgbench_through(pg, mux, "benchuser", clients=30, threads=2, seconds=4, args=["-S", "-M", "prepared"],
+    pgbench_through(pg, mux, "benchuser", clients=30, threads=2, seconds=4, args=["-S", "-M", mode],
                     max_backends=3)
+
+
+def test_psycopg_threads_get_their_own_rows(pgmux):
+    # psycopg without prepared statements sends each query as PQexecParams does: Parse of the
+    # unnamed statement, Bind, Describe, Execute, Sync.
+    mux = _mux(pgmux, pool_size=2, depth=2)
+
+    def client(n, failures):
+        with mux.connect() as conn:
+            for i in range(100):
+                row = conn.execute("SELECT %s::int, %s::text", (n, f"row {i}")).fetchone()
+                if row != (n, f"row {i}"):
+                    failures.append((n, i, row))
+                    return
+
+    assert not _run_clients(client, 12)
 
 
 def test_asyncpg_tasks_get_their_own_rows(pgmux):

@@ -119,9 +119,13 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   void forwardPending(ServerConn* s);
   // Whether `s` (a read) is exactly one request that others may follow on server `srv`, or
   // follow others with (pipeline.h): a simple Query of a pipelinable SELECT, or a Bind of the
-  // unnamed portal to a named statement of this client that `srv` has prepared and whose text
-  // is a pipelinable SELECT, an optional Describe of that portal, its Execute and a Sync.
+  // unnamed portal, an optional Describe of that portal, its Execute and a Sync, where the Bind
+  // is of the unnamed statement parsed just before from a pipelinable SELECT, or of a
+  // preparedSelectOn `srv`.
   bool pipelinableRequest(const net::Slice& s, const ServerConn& srv) const;
+  // Whether `name` is a statement of this client that `srv` has prepared, whose text is a
+  // pipelinable SELECT.
+  bool preparedSelectOn(std::string_view name, const ServerConn& srv) const;
   // The messages of one read, written (corked) to the server; a failure or a Terminate stops it.
   void scanMessages(ServerConn* srv, const net::Slice& s, Status& failure, bool& terminate);
 

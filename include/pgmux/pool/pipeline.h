@@ -3,7 +3,8 @@
 // soon as it has answered the first and does not go to sleep in between. The server answers in
 // order, and each answer goes to its client. Only a request that cannot leave the session in a
 // transaction block or with other settings may take part, on either side: one SELECT statement,
-// as a simple Query or as the Bind/Execute/Sync of a prepared statement
+// as a simple Query, as the Bind/Execute/Sync of a prepared statement, or as the
+// Parse/Bind/Execute/Sync of the unnamed statement that libpq's PQexecParams sends
 // (ClientConn::pipelinableRequest).
 #pragma once
 

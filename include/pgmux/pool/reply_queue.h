@@ -68,8 +68,9 @@ class ReplyQueue {
  public:
   bool empty() const { return q_.empty() && !skipping_; }
   size_t size() const { return q_.size(); }
-  // Only plain answers are owed (Query, Bind, Describe, Execute, Sync: nothing pgmux swallows,
-  // rewrites or undoes), and the server is not skipping to a Sync.
+  // Only plain answers are owed (the client's Parse of the unnamed statement, Query, Bind,
+  // Describe, Execute, Sync: nothing pgmux swallows, rewrites or undoes), and the server is not
+  // skipping to a Sync.
   bool plainOnly() const;
   // For log lines: the kinds still owed, oldest first (e.g. "Bind Describe Sync").
   std::string describe() const;

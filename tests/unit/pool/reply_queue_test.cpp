@@ -1273,3 +1273,38 @@ TEST_CASE("a reply the head does not owe is a desync", "[pool][replies]") {
   // A desync pops nothing: the head is still owed.
   CHECK(t.q.size() == 1);
 }
+
+TEST_CASE("plainOnly: what a pipelined server may owe its client", "[pool][replies]") {
+  Session s;
+  REQUIRE(s.q.plainOnly());
+  SECTION("PQexecParams: the client's unnamed Parse, Bind, Describe, Execute, Sync") {
+    s.unnamedParse();
+    s.bind();
+    s.describe();
+    s.execute();
+    s.sync();
+    CHECK(s.q.plainOnly());
+  }
+  SECTION("a named Parse changes what the server has") {
+    s.parse("a", "SELECT 1");
+    CHECK_FALSE(s.q.plainOnly());
+  }
+  SECTION("an unnamed Parse standing in for DEALLOCATE is rewritten") {
+    s.parse("a", "SELECT 1");
+    s.sync();
+    REQUIRE(s.reply('1') == A::Forward);
+    REQUIRE(s.reply('Z', "I") == A::Forward);
+    s.deallocateParse("a");
+    CHECK_FALSE(s.q.plainOnly());
+  }
+  SECTION("an injected Parse is swallowed") {
+    s.inject(s.registry.intern(def("SELECT 1")));
+    CHECK_FALSE(s.q.plainOnly());
+  }
+  SECTION("a server skipping to a Sync not sent yet (a Flush)") {
+    s.bind();
+    s.execute();
+    REQUIRE(s.error("22P02", "invalid input syntax") == A::Forward);
+    CHECK_FALSE(s.q.plainOnly());
+  }
+}
