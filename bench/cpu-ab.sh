@@ -20,7 +20,9 @@
 # transaction (utime and stime of all the pooler's threads from /proc/PID/stat); voluntary
 # context switches per transaction (the threads slept: epoll_wait with nothing to do) and
 # involuntary ones (preempted, mostly by a process its own write woke), both summed over
-# /proc/PID/task/*/status.
+# /proc/PID/task/*/status; and read and write system calls per transaction (syscr and syscw of
+# /proc/PID/io: read/readv and write/writev, which libuv uses; recv and send, which PgBouncer
+# uses, are not counted there, so its columns show 0).
 set -uo pipefail
 
 PAIRS=5 DURATION=8 CLIENTS=50 MODE=simple
@@ -56,13 +58,15 @@ cleanup() { [[ -n $POOLER_PID ]] && kill "$POOLER_PID" 2>/dev/null && wait "$POO
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# user ticks, system ticks, voluntary and involuntary switches of every thread of PID
+# user ticks, system ticks, voluntary and involuntary switches of every thread of PID, its read
+# and write system calls
 sample() {
-  local pid=$1 u s v n
+  local pid=$1 u s v n r w
   read -r u s < <(awk '{print $14, $15}' "/proc/$pid/stat")
   read -r v n < <(cat /proc/"$pid"/task/*/status 2>/dev/null |
     awk '/^voluntary_ctxt_switches/ {v += $2} /^nonvoluntary_ctxt_switches/ {n += $2} END {print v, n}')
-  echo "$u $s $v $n"
+  read -r r w < <(awk '/^syscr/ {r = $2} /^syscw/ {w = $2} END {print r + 0, w + 0}' "/proc/$pid/io" 2>/dev/null)
+  echo "$u $s $v $n $r $w"
 }
 
 run_one() {
@@ -89,17 +93,18 @@ run_one() {
     echo "$name: no transactions: $(tail -n 2 <<<"$out" | tr '\n' ' ')" >&2
     return
   fi
-  read -r u0 s0 v0 n0 <<<"$before"
-  read -r u1 s1 v1 n1 <<<"$after"
+  read -r u0 s0 v0 n0 r0 w0 <<<"$before"
+  read -r u1 s1 v1 n1 r1 w1 <<<"$after"
   local hz
   hz=$(getconf CLK_TCK)
   awk -v n="$name" -v tps="$tps" -v tx="$tx" -v hz="$hz" -v u=$((u1 - u0)) -v s=$((s1 - s0)) \
-      -v v=$((v1 - v0)) -v i=$((n1 - n0)) 'BEGIN {
-    printf "%s\t%.0f\t%.2f\t%.2f\t%.3f\t%.3f\n", n, tps, u * 1e6 / hz / tx, s * 1e6 / hz / tx, v / tx, i / tx }'
+      -v v=$((v1 - v0)) -v i=$((n1 - n0)) -v r=$((${r1:-0} - ${r0:-0})) -v w=$((${w1:-0} - ${w0:-0})) 'BEGIN {
+    printf "%s\t%.0f\t%.2f\t%.2f\t%.3f\t%.3f\t%.3f\t%.3f\n", n, tps, u * 1e6 / hz / tx, s * 1e6 / hz / tx,
+      v / tx, i / tx, r / tx, w / tx }'
 }
 
 results=$(mktemp)
-printf 'target\ttps\tuser_us_tx\tsys_us_tx\tvol_tx\tinvol_tx\n'
+printf 'target\ttps\tuser_us_tx\tsys_us_tx\tvol_tx\tinvol_tx\treads_tx\twrites_tx\n'
 for ((p = 1; p <= PAIRS; p++)); do
   for i in "${!names[@]}"; do
     run_one "${names[$i]}" "${cmds[$i]}" | tee -a "$results"
@@ -112,10 +117,10 @@ for n in "${names[@]}"; do
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in sys.stdin if l.strip()]
 if rows:
-    m = [statistics.median(float(r[i]) for r in rows) for i in range(1, 6)]
+    m = [statistics.median(float(r[i]) for r in rows) for i in range(1, 8)]
     print(f"{rows[0][0]}\ttps {m[0]:.0f}\tuser {m[1]:.2f} us/tx\tsys {m[2]:.2f} us/tx\t"
           f"cpu {statistics.median(float(r[2]) + float(r[3]) for r in rows):.1f} us/tx\t"
-          f"voluntary {m[3]:.3f}/tx\tinvoluntary {m[4]:.3f}/tx")
+          f"voluntary {m[3]:.3f}/tx\tinvoluntary {m[4]:.3f}/tx\treads {m[5]:.2f}/tx\twrites {m[6]:.2f}/tx")
 '
 done
 rm -f "$results"
