@@ -139,10 +139,9 @@ void ClientConn::onStreamRead(net::Slice data) {
       onRequest();
       return;
     case ClientState::Active:
-      if (server_->hasFollowers()) {
-        // Pipelined (this client follows, or others follow it): the server's input holds other
-        // clients' requests after this one's, so what it sends now waits for its own turn to end
-        // (onServerReleased).
+      if (server_->holdsClientInput()) {
+        // Pipelined (this client follows, or others follow it, or its request may run again):
+        // what it sends now waits for its own turn to end (onServerReleased).
         keepPending(data);
         if (pendingBytes_ > kMaxPendingBytes) stream_.stopRead();
         return;

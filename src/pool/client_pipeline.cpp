@@ -19,24 +19,29 @@ bool ClientConn::mayFollow(const ServerConn& s) const {
   return params_.trackedKey(tracked) == s.params().trackedKey(tracked);
 }
 
-void ClientConn::followOn(ServerConn* s, std::vector<Expected>& expected) {
+void ClientConn::followOn(ServerConn* s, std::vector<Expected>& expected, net::HeldSlice& request) {
   server_ = s;
   setState(ClientState::Active);
+  request = net::HeldSlice(pending_.front());  // kept for the server, should it run again
+  dropPending();
+  if (followAgain(s, expected, request.get())) stream_.startRead();
+}
+
+bool ClientConn::followAgain(ServerConn* s, std::vector<Expected>& expected, const net::Slice& request) {
   // Written (and rewritten) as any request, with the server's accounting kept for its client.
   const ServerConn::FollowerWrite saved = s->beginFollowerWrite(&expected);
   Status failure = Status::ok();
   bool terminate = false;
   s->stream().cork();
-  scanMessages(s, pending_.front(), failure, terminate);
-  int rc = s->stream().uncorkDeferred();
+  scanMessages(s, request, failure, terminate);
+  const int rc = s->stream().uncorkDeferred();
   const bool whole = s->endFollowerWrite(saved);
-  dropPending();
   if (rc != 0 || !failure.isOk() || terminate || !whole) {
     // Checked before (mayFollow), so not expected: the server's input is no longer known.
     s->close("write to server failed");  // and this client with it
-    return;
+    return false;
   }
-  stream_.startRead();
+  return true;
 }
 
 bool ClientConn::pipelinableRequest(const net::Slice& s, const ServerConn& srv) const {
@@ -116,7 +121,7 @@ bool ClientConn::following() const { return server_ != nullptr && server_->isFol
 void ClientConn::onFollowerRunning() {
   if (std::exchange(cancelDeferred_, false)) pooler_.cancelServerQuery(server_);
   // What it sent while it waited goes now, unless others wait behind it in turn.
-  if (!pending_.empty() && !server_->hasFollowers()) forwardPending(server_);
+  if (!pending_.empty() && !server_->holdsClientInput()) forwardPending(server_);
 }
 
 }  // namespace pgmux::pool

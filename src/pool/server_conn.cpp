@@ -151,6 +151,7 @@ void ServerConn::close(const std::string& reason) {
   client_ = nullptr;
   std::vector<Follower> followers;
   followers.swap(followers_);
+  exposed_.reset();
   orphan_ = false;
   pool_.serverGone(this);
   if (c != nullptr) {
@@ -407,6 +408,7 @@ void ServerConn::sendInternal(const std::string& sql) {
 
 void ServerConn::link(ClientConn* c) {
   client_ = c;
+  cancelsAtHead_ = cancelsSent_;
   justArrived_ = false;
   state_ = ServerState::Active;
   outstanding_ = 0;
@@ -450,6 +452,7 @@ void ServerConn::clientGone(ClientConn* c, bool clientAtBoundary) {
     return;
   }
   client_ = nullptr;
+  exposed_.reset();  // its answer goes nowhere now
   if (state_ != ServerState::Active) return;
   if (!followers_.empty()) {
     // Others' queries wait behind this one. Its answer is dropped and the next one runs, unless
@@ -486,6 +489,13 @@ void ServerConn::finishClientGone() {
   pool_.serverReady(this);
 }
 
+void ServerConn::cancelStarted(CancelConn* c) {
+  cancels_.push_back(c);
+  ++cancelsSent_;
+  // Its own client's cancel: a 57014 in its answer is what the client asked for.
+  if (exposed_) exposed_->retry = false;
+}
+
 void ServerConn::cancelFinished(CancelConn* c) {
   cancels_.erase(std::remove(cancels_.begin(), cancels_.end(), c), cancels_.end());
   if (!cancels_.empty() || state_ != ServerState::Active) return;
@@ -509,7 +519,7 @@ StatementScope ServerConn::scope() {
 
 bool ServerConn::forwardRange(const net::Slice& s, size_t start, size_t end) {
   if (end <= start) return true;
-  return client_->writeToClient(net::Slice{s.chunk, s.offset + start, end - start}) == 0;
+  return toClient(net::Slice{s.chunk, s.offset + start, end - start}) == 0;
 }
 
 void ServerConn::processData(const net::Slice& s) {
@@ -577,7 +587,7 @@ void ServerConn::scanReplies(const net::Slice& s) {
     }
     if (wasHeld) {
       // Its first bytes came with an earlier read; they go out (or not) before the rest.
-      if (action == ReplyAction::Forward && !swallow && client_->writeToClient(held_) != 0) {
+      if (action == ReplyAction::Forward && !swallow && toClient(held_) != 0) {
         clientWriteFailed();
         return;
       }
@@ -586,7 +596,7 @@ void ServerConn::scanReplies(const net::Slice& s) {
     if (action != ReplyAction::Forward) {
       const size_t total = static_cast<size_t>(m.length) + 1;
       if (!forwardRange(s, start, wasHeld ? 0 : pos - total) ||
-          (action == ReplyAction::Replace && client_->writeToClient(replacement) != 0)) {
+          (action == ReplyAction::Replace && toClient(replacement) != 0)) {
         clientWriteFailed();
         return;
       }
@@ -645,6 +655,14 @@ void ServerConn::scanReplies(const net::Slice& s) {
           continue;
         }
         if (outstanding_ > 0) --outstanding_;
+        if (exposed_ && outstanding_ == 0) {
+          bool retried = false;
+          if (!settleExposed(retried)) return;
+          if (retried) {
+            start = pos;  // its answer (the cancel's error) is dropped
+            continue;
+          }
+        }
         client_->onReadyForQuery(txStatus_, outstanding_ == 0);
         if (generation_ != pool_.generation() && pool_.mode() == PoolMode::Session && txStatus_ == 'I' &&
             outstanding_ == 0 && pool_.pooler().config().serverFastClose) {
@@ -725,6 +743,12 @@ void ServerConn::scanReplies(const net::Slice& s) {
         syncsSinceExecute_ = 0;
         break;
       case 'E':
+        if (exposed_ && !swallow && m.captured) {
+          proto::ErrorFields f;
+          if (proto::parseErrorResponse(m.body, f) == proto::DecodeStatus::Ok && f.sqlstate == sqlstate::kQueryCanceled) {
+            exposed_->cancelled = true;
+          }
+        }
         if (swallow) {
           proto::ErrorFields f;
           if (m.captured) (void)proto::parseErrorResponse(m.body, f);
@@ -749,7 +773,7 @@ void ServerConn::scanReplies(const net::Slice& s) {
   const bool swallow = internalPending_ > 0 || client_ == nullptr;
   if (swallow || start >= s.length) return;
   ClientConn* c = client_;
-  if (c->writeToClient(net::Slice{s.chunk, s.offset + start, s.length - start}) != 0) {
+  if (toClient(net::Slice{s.chunk, s.offset + start, s.length - start}) != 0) {
     clientWriteFailed();
     return;
   }

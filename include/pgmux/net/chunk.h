@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace pgmux::net {
@@ -45,6 +46,34 @@ struct Slice {
   Chunk* chunk = nullptr;
   size_t offset = 0;
   size_t length = 0;
+};
+
+// A slice that holds its chunk: one reference taken when made, given back when dropped.
+class HeldSlice {
+ public:
+  HeldSlice() = default;
+  explicit HeldSlice(const Slice& s) : s_(s) {
+    if (s_.chunk != nullptr) s_.chunk->ref();
+  }
+  HeldSlice(HeldSlice&& o) noexcept : s_(std::exchange(o.s_, Slice{})) {}
+  HeldSlice& operator=(HeldSlice&& o) noexcept {
+    if (this != &o) {
+      reset();
+      s_ = std::exchange(o.s_, Slice{});
+    }
+    return *this;
+  }
+  HeldSlice(const HeldSlice&) = delete;
+  HeldSlice& operator=(const HeldSlice&) = delete;
+  ~HeldSlice() { reset(); }
+  void reset() {
+    if (Chunk* c = std::exchange(s_.chunk, nullptr); c != nullptr) c->unref();
+  }
+  bool empty() const { return s_.chunk == nullptr; }
+  const Slice& get() const { return s_; }
+
+ private:
+  Slice s_;
 };
 
 // Slices in order, the first one inline: a connection mostly holds none or one (a request

@@ -62,9 +62,12 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   void sendWelcome();
   void onServerLinked(ServerConn* s);
   // server_pipelining (pipeline.h): whether this waiting client's request may be written to busy
-  // server `s` behind the query running there; writing it (followOn); its turn coming.
+  // server `s` behind the query running there; writing it (followOn, which keeps the request in
+  // `request`); writing it there again (followAgain: false when that closed the server); its
+  // turn coming.
   bool mayFollow(const ServerConn& s) const;
-  void followOn(ServerConn* s, std::vector<Expected>& expected);
+  void followOn(ServerConn* s, std::vector<Expected>& expected, net::HeldSlice& request);
+  bool followAgain(ServerConn* s, std::vector<Expected>& expected, const net::Slice& request);
   void onFollowerRunning();
   // Its query waits on the server behind another client's.
   bool following() const;

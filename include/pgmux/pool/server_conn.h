@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pgmux/auth/scram.h"
@@ -114,6 +116,9 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
   void pullFollowers();
   void addFollower(ClientConn* c);
   bool hasFollowers() const { return !followers_.empty(); }
+  // What the linked client sends now must wait for its turn to end: others' requests are
+  // written behind its own, or its own may have to be written again (exposed_).
+  bool holdsClientInput() const { return !followers_.empty() || exposed_.has_value(); }
   bool isFollower(const ClientConn* c) const {
     return std::any_of(followers_.begin(), followers_.end(), [c](const Follower& f) { return f.client == c; });
   }
@@ -141,7 +146,7 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
 
   // A CancelRequest for this server's query is on its way: the server stays with its client
   // (or out of the pool) until it has arrived.
-  void cancelStarted(CancelConn* c) { cancels_.push_back(c); }
+  void cancelStarted(CancelConn* c);
   void cancelFinished(CancelConn* c);
   void markDirty() { dirty_ = true; }
 
@@ -179,6 +184,13 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
   // The linked client's answers are written; the next follower becomes the client (a departed
   // one's answer is dropped). False when the server closed meanwhile.
   bool promoteFollower();
+  // The exposed client's answer is complete (its ReadyForQuery read): when a cancel stopped it,
+  // its request is written again behind the followers and true returned; otherwise its answer
+  // goes to it. Closes the server (and returns false) when that fails.
+  bool settleExposed(bool& retried);
+  // Writes to the linked client, or keeps the bytes while its answer is held (exposed_).
+  int toClient(const net::Slice& s);
+  int toClient(std::string_view bytes);
   // Ends the gathering of the corked client's writes of this read.
   void uncorkClient();
   void scanReplies(const net::Slice& s);
@@ -234,10 +246,27 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
   struct Follower {
     ClientConn* client;
     std::vector<Expected> expected;
+    uint32_t cancelsBefore;   // cancelsSent_ when the query it was written behind began
+    net::HeldSlice request;   // what it sent, to be written again (exposed_)
   };
   std::vector<Follower> followers_;
   std::vector<Expected>* divert_ = nullptr;  // a follower's expected replies while it is written
   ClientConn* corked_ = nullptr;  // the client whose writes this read gathers
+  // A CancelRequest sent for the running query may reach PostgreSQL after that query has ended
+  // and stop the one written behind it. A follower whose turn comes after a cancel was sent for
+  // a query ahead of it is exposed: its answer is held until it is complete, and if a cancel
+  // stopped it (57014) without its own client having asked, it is dropped and the request
+  // written again.
+  uint32_t cancelsSent_ = 0;     // CancelRequests sent for this server's queries
+  uint32_t cancelsAtHead_ = 0;   // cancelsSent_ when the running query's client got the server
+  static constexpr size_t kMaxHeldAnswer = 64 * 1024;
+  struct Exposed {
+    net::HeldSlice request;
+    std::string answer;      // held, up to kMaxHeldAnswer
+    bool retry = true;       // no cancel of its own client's since its turn came
+    bool cancelled = false;  // its answer has a 57014 error
+  };
+  std::optional<Exposed> exposed_;
 };
 
 }  // namespace pgmux::pool
