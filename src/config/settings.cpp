@@ -390,7 +390,7 @@ const Setting kSettings[] = {
         "Answer a driver's reset query (asyncpg's) without a server in transaction and statement mode; pgmux's own"),
     intRow<"server_pipelining", &C::serverPipelining, 0, 16>(
         "0", kReload,
-        "Clients' lone SELECT requests (simple, or a prepared one's Bind/Execute) that may wait on a busy server behind the one running, in transaction mode; 0 = off; pgmux's own"),
+        "Clients' lone SELECT requests (simple, PQexecParams' Parse/Bind/Execute of the unnamed statement, or a prepared one's Bind/Execute) that may wait on a busy server behind the one running, in transaction mode; 0 = off; pgmux's own"),
 };
 
 }  // namespace

@@ -139,9 +139,10 @@ void ClientConn::onStreamRead(net::Slice data) {
       onRequest();
       return;
     case ClientState::Active:
-      if (server_->holdsClientInput()) {
+      if (server_->holdsClientInput() || !pending_.empty()) {
         // Pipelined (this client follows, or others follow it, or its request may run again):
-        // what it sends now waits for its own turn to end (onServerReleased).
+        // what it sends now waits for its own turn to end (onServerReleased), and so does
+        // anything after what already waits.
         keepPending(data);
         if (pendingBytes_ > kMaxPendingBytes) stream_.stopRead();
         return;

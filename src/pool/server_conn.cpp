@@ -22,7 +22,7 @@ ServerConn::ServerConn(Pool& pool, uint64_t id)
     : pool_(pool),
       id_(id),
       stream_(pool.pooler().loop(), this),
-      scanner_(proto::kDefaultMaxPacketSize, 256),
+      scanner_(proto::kDefaultMaxPacketSize, 1024),  // an ErrorResponse with its CONTEXT
       timer_(pool.pooler().deadlines(), this) {}
 
 ServerConn::~ServerConn() = default;
@@ -151,6 +151,9 @@ void ServerConn::close(const std::string& reason) {
   client_ = nullptr;
   std::vector<Follower> followers;
   followers.swap(followers_);
+  if (c != nullptr && exposed_ && !exposed_->answer.empty()) {
+    (void)c->writeToClient(exposed_->answer);  // what it would have had (a FATAL, say)
+  }
   exposed_.reset();
   orphan_ = false;
   pool_.serverGone(this);
@@ -425,7 +428,7 @@ bool ServerConn::canRelease() const {
   return pool_.mode() != PoolMode::Session && outstanding_ == 0 && internalPending_ == 0 && !unsynced_ &&
          replies_.empty() && !holding_ &&
          !dirty_ && !copyIn_ && txStatus_ == 'I' && cancels_.empty() && client_ != nullptr &&
-         client_->atMessageBoundary();
+         client_->scannedToBoundary();
 }
 
 void ServerConn::release() {
@@ -744,8 +747,12 @@ void ServerConn::scanReplies(const net::Slice& s) {
         break;
       case 'E':
         if (exposed_ && !swallow && m.captured) {
+          // A CancelRequest's error, not statement_timeout's (the same SQLSTATE). Only the
+          // message tells them apart, so a server whose lc_messages is not English never
+          // retries.
           proto::ErrorFields f;
-          if (proto::parseErrorResponse(m.body, f) == proto::DecodeStatus::Ok && f.sqlstate == sqlstate::kQueryCanceled) {
+          if (proto::parseErrorResponse(m.body, f) == proto::DecodeStatus::Ok && f.sqlstate == sqlstate::kQueryCanceled &&
+              f.message == "canceling statement due to user request") {
             exposed_->cancelled = true;
           }
         }

@@ -82,8 +82,9 @@ bool ServerConn::promoteFollower() {
     return true;
   }
   client_ = next;
-  if (cancelsSent_ != f.cancelsBefore) {
-    // A cancel went out for a query ahead of this one: it may reach this one instead.
+  if (cancelsSent_ != f.cancelsBefore || !cancels_.empty()) {
+    // A cancel went out for a query ahead of this one (or is still on its way): it may reach
+    // this one instead.
     exposed_.emplace();
     exposed_->request = std::move(f.request);
   }
@@ -113,7 +114,7 @@ bool ServerConn::settleExposed(bool& retried) {
   LOG_INFO("%s: a cancel for the query before it stopped a pipelined query; running it again", label().c_str());
   ClientConn* c = std::exchange(client_, nullptr);
   uncorkClient();
-  followers_.push_back(Follower{c, {}, cancelsSent_, std::move(e.request)});
+  followers_.push_back(Follower{c, {}, cancelsAtHead_, std::move(e.request)});
   Follower& f = followers_.back();
   if (!c->followAgain(this, f.expected, f.request.get())) return false;  // the server closed
   return promoteFollower();

@@ -22,17 +22,17 @@ def _mux(pgmux, pool_size=1, depth=1, **settings):
                  settings={"workers": 1, "server_pipelining": depth, **settings})
 
 
-def _raw(mux, **kw):
-    return RawSession(mux.host, mux.port, "md5user", TEST_DB, **kw)
+def _raw(mux, user="md5user", **kw):
+    return RawSession(mux.host, mux.port, user, TEST_DB, **kw)
 
 
-def _wait_running(pg, sql_prefix):
-    """Until a backend of md5user runs a query starting with `sql_prefix`: the head is on the
+def _wait_running(pg, sql_prefix, user="md5user"):
+    """Until a backend of `user` runs a query starting with `sql_prefix`: the head is on the
     server, so a query sent now finds it busy."""
     def probe():
         with pg.connect() as conn:
-            return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = 'md5user' "
-                                "AND state = 'active' AND query LIKE %s", (sql_prefix + "%",)).fetchone()[0]
+            return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = %s "
+                                "AND state = 'active' AND query LIKE %s", (user, sql_prefix + "%")).fetchone()[0]
     assert wait_for(probe, lambda n: n == 1) == 1
 
 
@@ -199,6 +199,51 @@ def test_a_follower_behind_a_cancelled_query_gets_its_whole_answer(pg, pgmux, si
     assert b.run("SELECT 'next'").rows == [("next",)]
     a.close()
     b.close()
+
+
+def test_what_a_held_client_sends_meanwhile_keeps_its_order(pg, pgmux):
+    # B's first query follows A's and, A's being cancelled, has its answer held; that answer
+    # outgrows the hold (64 KiB) and is passed on while the query still runs. B's second query,
+    # sent while it followed, and its third, sent once the hold has ended, must run in that
+    # order after the first.
+    mux = _mux(pgmux)
+    a, b = _head_and_follower(pg, mux, "SELECT pg_sleep(5)",
+                              "SELECT repeat('x', 140000) UNION ALL SELECT 'y' FROM pg_sleep(1)")
+    b.query("SELECT 'second'")
+    send_cancel_request(mux.host, mux.port, *a.backend_key)
+    assert RawSession.error_of(a.read_until_ready())["C"] == "57014"
+    time.sleep(0.5)  # B's first row is out, its query sleeps
+    b.query("SELECT 'third'")
+    first = b.read_until_ready()
+    assert RawSession.error_of(first) is None and len([k for k, _ in first if k == b"D"]) == 2
+    assert (b"D", b"\0\x01\0\0\0\x06second") in b.read_until_ready()
+    assert (b"D", b"\0\x01\0\0\0\x05third") in b.read_until_ready()
+    a.close()
+    b.close()
+
+
+def test_a_follower_that_times_out_is_not_run_again(pg, pgmux):
+    # statement_timeout's error has a cancel's SQLSTATE (57014), not its message: a follower
+    # whose turn comes after a cancel and which then times out gets its error, once.
+    with pg.connect() as conn:
+        conn.execute("ALTER ROLE scramuser SET statement_timeout = '1s'")
+    try:
+        mux = _mux(pgmux)
+        a, b = _raw(mux, user="scramuser"), _raw(mux, user="scramuser")
+        a.query("SELECT pg_sleep(0.9)")
+        _wait_running(pg, "SELECT pg_sleep(0.9)", user="scramuser")
+        b.query("SELECT pg_sleep(2)")
+        time.sleep(0.1)
+        send_cancel_request(mux.host, mux.port, *a.backend_key)
+        assert RawSession.error_of(a.read_until_ready())["C"] == "57014"
+        err = RawSession.error_of(b.read_until_ready())
+        assert err["C"] == "57014" and "statement timeout" in err["M"]
+        assert "running it again" not in mux.read_log()
+        a.close()
+        b.close()
+    finally:
+        with pg.connect() as conn:
+            conn.execute("ALTER ROLE scramuser RESET statement_timeout")
 
 
 def test_a_query_inside_a_transaction_block_is_not_followed(pg, pgmux):

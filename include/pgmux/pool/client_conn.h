@@ -48,9 +48,11 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   void reportedParam(std::string_view name, std::string_view value, bool own) {
     applyReportedValue(params_, defaults_, name, value, own);
   }
-  bool atMessageBoundary() const {
-    return scanner_.atBoundary() && (!prepared_ || !prepared_->held.active) && pending_.empty();
-  }
+  // No message of the client's is half forwarded: its server may be released (what waits in
+  // pending_ then asks for a server again, onServerReleased).
+  bool scannedToBoundary() const { return scanner_.atBoundary() && (!prepared_ || !prepared_->held.active); }
+  // The same, with nothing waiting to be forwarded.
+  bool atMessageBoundary() const { return scannedToBoundary() && pending_.empty(); }
   // Whether this client's named prepared statements are mapped to pooler-wide ones (transaction
   // and statement modes with max_prepared_statements > 0), and its names.
   bool tracksStatements() const { return trackStatements_; }
