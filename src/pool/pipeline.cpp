@@ -1,8 +1,7 @@
 // Which simple queries may share a server in a pipeline (pipeline.h).
 #include "pgmux/pool/pipeline.h"
 
-#include <algorithm>
-#include <cctype>
+#include <cstring>
 
 namespace pgmux::pool {
 
@@ -10,12 +9,31 @@ namespace {
 
 bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
-bool equalsIgnoreCase(char a, char b) {
-  return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+// ASCII only, without the locale lookups of std::tolower: this runs on every request.
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
+
+// Whether `text` starts, at `at`, with `word` (lower case) in any case.
+bool matchesAt(std::string_view text, size_t at, std::string_view word) {
+  if (text.size() - at < word.size()) return false;
+  for (size_t k = 0; k < word.size(); ++k) {
+    if (lower(text[at + k]) != word[k]) return false;
+  }
+  return true;
 }
 
-bool containsIgnoreCase(std::string_view text, std::string_view word) {
-  return std::search(text.begin(), text.end(), word.begin(), word.end(), equalsIgnoreCase) != text.end();
+// Whether `sql` names set_config, in any case. Found by its underscore (memchr), then the
+// letters around it: most queries have few underscores, and this runs on every request.
+bool namesSetConfig(std::string_view sql) {
+  constexpr std::string_view kWord = "set_config";
+  constexpr size_t kUnderscore = 3;  // kWord's '_'
+  for (size_t from = kUnderscore; from < sql.size();) {
+    const void* found = std::memchr(sql.data() + from, '_', sql.size() - from);
+    if (found == nullptr) return false;
+    const size_t at = static_cast<size_t>(static_cast<const char*>(found) - sql.data());
+    if (matchesAt(sql, at - kUnderscore, kWord)) return true;
+    from = at + 1;
+  }
+  return false;
 }
 
 }  // namespace
@@ -24,10 +42,7 @@ bool pipelinableQuery(std::string_view sql) {
   size_t i = 0;
   while (i < sql.size() && isSpace(sql[i])) ++i;
   constexpr std::string_view kSelect = "select";
-  if (sql.size() - i <= kSelect.size()) return false;
-  for (size_t k = 0; k < kSelect.size(); ++k) {
-    if (!equalsIgnoreCase(sql[i + k], kSelect[k])) return false;
-  }
+  if (sql.size() - i <= kSelect.size() || !matchesAt(sql, i, kSelect)) return false;
   // The keyword itself, not the start of a longer name.
   const char next = sql[i + kSelect.size()];
   if (!isSpace(next) && next != '(' && next != '*' && next != '-' && next != '/') return false;
@@ -37,7 +52,7 @@ bool pipelinableQuery(std::string_view sql) {
       if (!isSpace(sql[k])) return false;
     }
   }
-  return !containsIgnoreCase(sql, "set_config");
+  return !namesSetConfig(sql);
 }
 
 }  // namespace pgmux::pool

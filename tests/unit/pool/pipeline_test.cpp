@@ -15,6 +15,8 @@ TEST_CASE("one SELECT statement may be pipelined", "[pool][pipeline]") {
       "SELECT(1)",
       "SELECT*FROM t",
       "SELECT pg_sleep(0.1)",
+      // Near misses of set_config.
+      "SELECT set_confi FROM s_e_t", "SELECT settings, config FROM t",
   };
   for (std::string_view sql : accepted) {
     INFO(sql);
@@ -30,7 +32,7 @@ TEST_CASE("anything that could leave the session changed is not pipelined", "[po
       "SELECT 'a;b'",
       // Settings: SET, or set_config in any case.
       "SET TimeZone = 'UTC'", "SELECT set_config('timezone', 'UTC', false)",
-      "select SET_CONFIG('search_path', 'x', false)",
+      "select SET_CONFIG('search_path', 'x', false)", "SELECT Set_Config", "SELECT pg_catalog.set_config('a', 'b', true)",
       // Other statements, names that merely start with the keyword, nothing at all.
       "INSERT INTO t VALUES (1)", "WITH x AS (SELECT 1) SELECT * FROM x", "selection", "select", "", "   ",
   };
