@@ -75,10 +75,12 @@ def _run_clients(client, count):
     return failures
 
 
-def test_each_client_gets_its_own_answers(pgmux):
-    # Twelve clients, two servers, two queries allowed to wait behind each running one: the
-    # answers come back from a shared stream and must each reach the client that asked.
-    mux = _mux(pgmux, pool_size=2, depth=2)
+@pytest.mark.parametrize("pool_size,depth,clients", [(2, 2, 12), (1, 16, 24)])
+def test_each_client_gets_its_own_answers(pgmux, pool_size, depth, clients):
+    # Clients on few servers, with queries allowed to wait behind each running one (up to 16 on
+    # one server): the answers come back from a shared stream and must each reach the client
+    # that asked.
+    mux = _mux(pgmux, pool_size=pool_size, depth=depth)
 
     def client(n, failures):
         s = _raw(mux)
@@ -89,7 +91,7 @@ def test_each_client_gets_its_own_answers(pgmux):
                 return
         s.close()
 
-    assert not _run_clients(client, 12)
+    assert not _run_clients(client, clients)
 
 
 def test_pgbench_select_only_has_no_errors(pg, pgmux):
