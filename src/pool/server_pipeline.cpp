@@ -82,9 +82,8 @@ bool ServerConn::promoteFollower() {
     return true;
   }
   client_ = next;
-  if (cancelsSent_ != f.cancelsBefore || !cancels_.empty()) {
-    // A cancel went out for a query ahead of this one (or is still on its way): it may reach
-    // this one instead.
+  if (cancelsSent_ != f.cancelsBefore) {
+    // A cancel went out for a query ahead of this one: it may reach this one instead.
     exposed_.emplace();
     exposed_->request = std::move(f.request);
   }
