@@ -216,13 +216,6 @@ int main(int argc, char** argv) {
       workers.push_back(std::make_unique<pgmux::pool::Pooler>(l, shared, w, cfg, loaded.authFile));
       shared.addWorker(workers.back().get());
     }
-    for (auto& w : workers) {
-      if (auto err = w->start(workers.front().get()); !err.empty()) {
-        LOG_ERROR("%s", err.c_str());
-        if (!cfg->pidfile.empty()) unlink(cfg->pidfile.c_str());
-        return 1;
-      }
-    }
     pgmux::pool::Pooler& pooler = *workers.front();
     Signals sig;
     sig.first = &pooler;
@@ -238,6 +231,15 @@ int main(int argc, char** argv) {
       h->data = &sig;
       uv_signal_start(h, what.second, what.first);
       uv_unref(reinterpret_cast<uv_handle_t*>(h));
+    }
+    // The handlers are in place before the first listener opens: a signal sent as soon as the
+    // port answers (a SIGUSR1's default action ends the process) finds them.
+    for (auto& w : workers) {
+      if (auto err = w->start(workers.front().get()); !err.empty()) {
+        LOG_ERROR("%s", err.c_str());
+        if (!cfg->pidfile.empty()) unlink(cfg->pidfile.c_str());
+        return 1;
+      }
     }
     std::vector<std::thread> threads;
     for (size_t w = 1; w < workers.size(); ++w) {
