@@ -1,4 +1,5 @@
-// CancelRequest forwarding over a fresh connection to the server.
+// CancelRequest forwarding over a fresh connection to the server, sent again while it
+// leaves its query unanswered.
 #include "pgmux/pool/cancel_conn.h"
 
 #include "pgmux/pool/server_conn.h"
@@ -6,13 +7,15 @@
 
 namespace pgmux::pool {
 
-CancelConn::CancelConn(Pooler& pooler, ServerConn* server)
+CancelConn::CancelConn(Pooler& pooler, ServerConn* server, int send)
     : pooler_(pooler),
       stream_(pooler.loop(), this),
       timer_(pooler.deadlines(), this),
       server_(server),
       pid_(server->backendPid()),
-      key_(server->backendKey()) {}
+      key_(server->backendKey()),
+      answersAtStart_(server->answers()),
+      send_(send) {}
 
 void CancelConn::start() {
   const ServerTarget& t = server_->target();
@@ -37,6 +40,37 @@ void CancelConn::onStreamConnected(int status) {
   }
   // PostgreSQL closes the connection once it has signalled the backend.
   stream_.startRead();
+}
+
+bool CancelConn::unanswered() const { return server_ != nullptr && server_->awaitsAnswerSince(answersAtStart_); }
+
+void CancelConn::onStreamEnd(int) {
+  if (done_) return;
+  if (send_ >= kMaxSends || !unanswered()) {
+    finish();
+    return;
+  }
+  // Delivered, and the query has not answered yet: give the signal a moment to work.
+  delivered_ = true;
+  stream_.close();
+  timer_.set(uv_now(pooler_.loop()) + (kFirstRecheckMs << (send_ - 1)));
+}
+
+void CancelConn::onDeadline() {
+  if (delivered_ && unanswered()) {
+    // Still running: the backend had not read its query yet when the signal came, or has
+    // not reached a point where it looks. The next cancel is in the server's list before
+    // this one leaves it.
+    pooler_.cancelServerQuery(server_, send_ + 1);
+  }
+  finish();
+}
+
+bool CancelConn::endIfDelivered() {
+  if (!delivered_) return false;
+  server_ = nullptr;
+  finish();
+  return true;
 }
 
 void CancelConn::finish() {

@@ -140,9 +140,10 @@ void ClientConn::onStreamRead(net::Slice data) {
       return;
     case ClientState::Active:
       if (server_->holdsClientInput() || !pending_.empty()) {
-        // Pipelined (this client follows, or others follow it, or its request may run again):
-        // what it sends now waits for its own turn to end (onServerReleased), and so does
-        // anything after what already waits.
+        // Pipelined (this client follows, or others follow it, or its request may run again),
+        // or a cancel is on its way: what it sends now waits for its own turn to end
+        // (onServerReleased) or the cancel to arrive (forwardHeldInput), and so does anything
+        // after what already waits.
         keepPending(data);
         if (pendingBytes_ > kMaxPendingBytes) stream_.stopRead();
         return;
@@ -253,9 +254,13 @@ void ClientConn::onServerReleased() {
     prepared_->deallocatePortals.clear();
   }
   if (state_ == ClientState::Closing) return;
-  cancelDeferred_ = false;
   setState(ClientState::Idle);
-  // A request sent while others' queries were pipelined behind its own: it needs a server again.
+  // A request sent while others' queries were pipelined behind its own (or a cancel was on its
+  // way): it needs a server again, unless the client has cancelled it meanwhile.
+  if (std::exchange(cancelDeferred_, false) && !pending_.empty() && pendingIsOneRequest()) {
+    answerPendingAsCancelled();
+    return;
+  }
   if (!pending_.empty()) {
     onRequest();
     return;
@@ -493,8 +498,34 @@ void ClientConn::onDeadline() {
   armTimeouts();
 }
 
-bool ClientConn::cancelWaitingRequest() {
-  if (state_ != ClientState::Waiting) return false;
+void ClientConn::onCancelRequest() {
+  switch (state_) {
+    case ClientState::Waiting:
+      // A queued pipeline of several requests is left to run.
+      if (pendingIsOneRequest()) {
+        pool_->forgetClient(this);
+        answerPendingAsCancelled();
+      }
+      return;
+    case ClientState::Active:
+      // Its request waits behind another client's query on the server, or in pgmux while the
+      // server holds its input: a cancel now would stop another query, or find none.
+      if (following() || (!pending_.empty() && server_->atRequestStart())) {
+        cancelDeferred_ = true;
+        return;
+      }
+      pooler_.cancelServerQuery(server_);
+      return;
+    default:
+      return;  // nothing runs (an idle client has nothing to cancel)
+  }
+}
+
+void ClientConn::sendDeferredCancel() {
+  if (std::exchange(cancelDeferred_, false)) pooler_.cancelServerQuery(server_);
+}
+
+bool ClientConn::pendingIsOneRequest() const {
   // Only whole messages can be answered for: count the requests the client awaits answers to.
   proto::FrameScanner scan(proto::kDefaultMaxPacketSize, 0);
   int requests = 0;
@@ -513,16 +544,17 @@ bool ClientConn::cancelWaitingRequest() {
   }
   // One request (a Query, or one extended batch ending in Sync) is answered exactly as
   // PostgreSQL would; a queued pipeline of several is left to run.
-  if (!scan.atBoundary() || requests != 1) return false;
-  pool_->forgetClient(this);
+  return scan.atBoundary() && requests == 1;
+}
+
+void ClientConn::answerPendingAsCancelled() {
   dropPending();
+  setState(ClientState::Idle);
+  stream_.startRead();
   std::string out;
   proto::encodeErrorResponse(out, "ERROR", sqlstate::kQueryCanceled, "canceling statement due to user request");
   proto::encodeReadyForQuery(out, 'I');
-  setState(ClientState::Idle);
-  stream_.startRead();
   if (stream_.write(std::move(out)) != 0) close(Status::error(sqlstate::kConnectionFailure, "client write failed"), false);
-  return true;
 }
 
 // ---- login ----

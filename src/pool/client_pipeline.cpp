@@ -119,9 +119,14 @@ bool ClientConn::preparedSelectOn(std::string_view name, const ServerConn& srv) 
 bool ClientConn::following() const { return server_ != nullptr && server_->isFollower(this); }
 
 void ClientConn::onFollowerRunning() {
-  if (std::exchange(cancelDeferred_, false)) pooler_.cancelServerQuery(server_);
-  // What it sent while it waited goes now, unless others wait behind it in turn.
-  if (!pending_.empty() && !server_->holdsClientInput()) forwardPending(server_);
+  sendDeferredCancel();
+  forwardHeldInput();  // what it sent while it waited
+}
+
+void ClientConn::forwardHeldInput() {
+  if (pending_.empty() || server_->holdsClientInput()) return;
+  forwardPending(server_);
+  if (state_ == ClientState::Active) sendDeferredCancel();  // one that came for it meanwhile
 }
 
 }  // namespace pgmux::pool

@@ -288,22 +288,11 @@ void Pooler::forwardCancel(uint32_t pid, uint32_t key) {
 
 void Pooler::cancelOwnClient(uint32_t pid, uint32_t key) {
   ClientConn* c = shared_.clientOf(index_, pid, key);
-  if (c == nullptr) return;  // gone meanwhile
-  if (ServerConn* s = c->server(); s != nullptr) {
-    // A query waiting behind another client's on a pipelined server would cancel that one: it
-    // is cancelled when its turn comes.
-    if (c->following()) {
-      c->deferCancel();
-    } else {
-      cancelServerQuery(s);
-    }
-  } else {
-    (void)c->cancelWaitingRequest();  // a queued request is dropped; an idle client has nothing to cancel
-  }
+  if (c != nullptr) c->onCancelRequest();  // else gone meanwhile
 }
 
-void Pooler::cancelServerQuery(ServerConn* s) {
-  auto* cc = new CancelConn(*this, s);
+void Pooler::cancelServerQuery(ServerConn* s, int send) {
+  auto* cc = new CancelConn(*this, s, send);
   s->cancelStarted(cc);
   cc->start();
 }

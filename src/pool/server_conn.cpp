@@ -456,6 +456,7 @@ void ServerConn::clientGone(ClientConn* c, bool clientAtBoundary) {
   }
   client_ = nullptr;
   exposed_.reset();  // its answer goes nowhere now
+  requestEnded();
   if (state_ != ServerState::Active) return;
   if (!followers_.empty()) {
     // Others' queries wait behind this one. Its answer is dropped and the next one runs, unless
@@ -507,6 +508,19 @@ void ServerConn::cancelFinished(CancelConn* c) {
     finishClientGone();
   } else if (canRelease()) {
     release();
+  } else if (client_ != nullptr) {
+    client_->forwardHeldInput();  // what it sent while the cancel was on its way
+  }
+}
+
+void ServerConn::requestEnded() {
+  ++answers_;
+  for (size_t i = 0; i < cancels_.size();) {
+    if (cancels_[i]->endIfDelivered()) {
+      cancels_.erase(cancels_.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
   }
 }
 
@@ -634,6 +648,7 @@ void ServerConn::scanReplies(const net::Slice& s) {
           }
           continue;
         }
+        requestEnded();
         if (client_ == nullptr) {
           start = pos;
           if (orphan_ && outstanding_ > 0 && --outstanding_ == 0) {

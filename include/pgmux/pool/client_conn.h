@@ -71,10 +71,11 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   void followOn(ServerConn* s, std::vector<Expected>& expected, net::HeldSlice& request);
   bool followAgain(ServerConn* s, std::vector<Expected>& expected, const net::Slice& request);
   void onFollowerRunning();
+  // What it sent while its server held its input (ServerConn::holdsClientInput) goes now, if
+  // the server no longer does.
+  void forwardHeldInput();
   // Its query waits on the server behind another client's.
   bool following() const;
-  // A CancelRequest that came while following: sent when its query runs.
-  void deferCancel() { cancelDeferred_ = true; }
   // The server gave itself back after a finished transaction.
   void onServerReleased();
   // The server died or failed under this client: close, telling the client why when `tell`.
@@ -97,9 +98,10 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   void onReadyForQuery(char txStatus, bool idle) {
     if (activeTimeouts_) trackTransaction(txStatus, idle);
   }
-  // A CancelRequest for a client still waiting in the queue: its request is dropped and it
-  // gets 57014, as if the query had been cancelled. False when it cannot be done cleanly.
-  bool cancelWaitingRequest();
+  // Its CancelRequest (forwarded by the pooler): sent to the server for the query running
+  // there; held until its request runs when that waits behind another client's or in pgmux;
+  // a request still in pgmux without a server is answered as cancelled.
+  void onCancelRequest();
 
   // Closes with a reason: logged, and sent as a FATAL ErrorResponse when `tell` is set.
   void close(const Status& reason, bool tell = true);
@@ -119,6 +121,14 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   // A request that is only a driver's reset query (reset_query.h), answered without a server:
   // true when it was.
   bool answerResetLocally();
+  // Whether pending_ is exactly one whole request (a Query, or an extended batch ending in
+  // Sync): one that can be answered exactly as PostgreSQL would.
+  bool pendingIsOneRequest() const;
+  // That request, with no server, answered with 57014 as if its query had been cancelled, and
+  // dropped: the client is idle.
+  void answerPendingAsCancelled();
+  // The deferred CancelRequest (cancelDeferred_), sent now that its request runs.
+  void sendDeferredCancel();
   void forwardToServer(const net::Slice& s);
   // The requests read while waiting, forwarded to the server now linked.
   void forwardPending(ServerConn* s);
@@ -230,7 +240,9 @@ class ClientConn final : public net::StreamHandler, public net::DeadlineHandler,
   bool admitted_ = false;        // counted in the per-database/user client limits
   bool activeTimeouts_ = false;  // query, idle-transaction or transaction timeout set
   bool trackStatements_ = false;
-  bool cancelDeferred_ = false;  // a CancelRequest for its query while following, sent when it runs
+  // A CancelRequest for its request while that waited (following, or held in pending_): sent
+  // when it runs.
+  bool cancelDeferred_ = false;
   // A Parse, Bind, Describe or Close split across reads: collected until it can be rewritten, then
   // the rest of it passed on (a Bind's parameters) or dropped (a message answered otherwise).
   struct HeldMessage {

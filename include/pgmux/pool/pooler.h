@@ -81,8 +81,9 @@ class Pooler {
   // Forwards a CancelRequest for a client's (pid, key) to the server it is linked to, through
   // the worker that owns the client.
   void forwardCancel(uint32_t pid, uint32_t key);
-  // Sends a CancelRequest for whatever `s` is running, over a new connection.
-  void cancelServerQuery(ServerConn* s);
+  // Sends a CancelRequest for whatever `s` is running, over a new connection (sent again while
+  // that query stays unanswered, cancel_conn.h); `send` counts the sends for it, from 1.
+  void cancelServerQuery(ServerConn* s, int send = 1);
 
   // SCRAM pass-through: keys recovered from a client's login, for logging in to servers as it.
   void rememberScramKeys(const std::string& user, const auth::ScramKey& clientKey,

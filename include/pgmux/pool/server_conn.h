@@ -118,7 +118,9 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
   bool hasFollowers() const { return !followers_.empty(); }
   // What the linked client sends now must wait for its turn to end: others' requests are
   // written behind its own, or its own may have to be written again (exposed_).
-  bool holdsClientInput() const { return !followers_.empty() || exposed_.has_value(); }
+  // A cancel in flight holds it too: PostgreSQL signals the backend twice (the process and its
+  // group), and a second signal that comes late would stop the client's next query.
+  bool holdsClientInput() const { return !followers_.empty() || exposed_.has_value() || !cancels_.empty(); }
   bool isFollower(const ClientConn* c) const {
     return std::any_of(followers_.begin(), followers_.end(), [c](const Follower& f) { return f.client == c; });
   }
@@ -148,6 +150,12 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
   // (or out of the pool) until it has arrived.
   void cancelStarted(CancelConn* c);
   void cancelFinished(CancelConn* c);
+  // Requests answered here (ReadyForQuery) and clients gone: a cancel's query has ended once
+  // this moves.
+  uint32_t answers() const { return answers_; }
+  bool awaitsAnswerSince(uint32_t answers) const {
+    return state_ == ServerState::Active && answers_ == answers && (outstanding_ > 0 || unsynced_);
+  }
   void markDirty() { dirty_ = true; }
 
   // Prepared statements: what this server has, and the replies it owes while its client's
@@ -188,6 +196,9 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
   // its request is written again behind the followers and true returned; otherwise its answer
   // goes to it. Closes the server (and returns false) when that fails.
   bool settleExposed(bool& retried);
+  // A request was answered (or its client left): answers() moves, and cancels delivered and
+  // waiting to see their effect end.
+  void requestEnded();
   // Writes to the linked client, or keeps the bytes while its answer is held (exposed_).
   int toClient(const net::Slice& s);
   int toClient(std::string_view bytes);
@@ -225,6 +236,7 @@ class ServerConn final : public net::StreamHandler, public net::DeadlineHandler,
   bool setFailed_ = false;  // pgmux's SET of the client's parameters failed
   Status setError_;
   std::vector<CancelConn*> cancels_;
+  uint32_t answers_ = 0;  // see answers()
   net::DeadlineTimer timer_;
   uint64_t connectedAt_ = 0;
   uint32_t generation_ = 0;
