@@ -257,7 +257,7 @@ void ClientConn::onServerReleased() {
   setState(ClientState::Idle);
   // A request sent while others' queries were pipelined behind its own (or a cancel was on its
   // way): it needs a server again, unless the client has cancelled it meanwhile.
-  if (std::exchange(cancelDeferred_, false) && !pending_.empty() && pendingIsOneRequest()) {
+  if (std::exchange(cancelDeferred_, false) && pendingIsOneRequest()) {
     answerPendingAsCancelled();
     return;
   }
@@ -552,7 +552,7 @@ void ClientConn::answerPendingAsCancelled() {
   setState(ClientState::Idle);
   stream_.startRead();
   std::string out;
-  proto::encodeErrorResponse(out, "ERROR", sqlstate::kQueryCanceled, "canceling statement due to user request");
+  proto::encodeErrorResponse(out, "ERROR", sqlstate::kQueryCanceled, sqlstate::kCancelRequestMessage);
   proto::encodeReadyForQuery(out, 'I');
   if (stream_.write(std::move(out)) != 0) close(Status::error(sqlstate::kConnectionFailure, "client write failed"), false);
 }

@@ -767,7 +767,7 @@ void ServerConn::scanReplies(const net::Slice& s) {
           // retries.
           proto::ErrorFields f;
           if (proto::parseErrorResponse(m.body, f) == proto::DecodeStatus::Ok && f.sqlstate == sqlstate::kQueryCanceled &&
-              f.message == "canceling statement due to user request") {
+              f.message == sqlstate::kCancelRequestMessage) {
             exposed_->cancelled = true;
           }
         }

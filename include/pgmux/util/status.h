@@ -56,6 +56,8 @@ inline constexpr const char* kInvalidAuthorization = "28000";
 inline constexpr const char* kTooManyConnections = "53300";
 inline constexpr const char* kAdminShutdown = "57P01";
 inline constexpr const char* kQueryCanceled = "57014";
+// PostgreSQL's message with kQueryCanceled for a CancelRequest (statement_timeout's differs).
+inline constexpr const char* kCancelRequestMessage = "canceling statement due to user request";
 inline constexpr const char* kInvalidCatalogName = "3D000";
 inline constexpr const char* kFeatureNotSupported = "0A000";
 inline constexpr const char* kInvalidSqlStatementName = "26000";
